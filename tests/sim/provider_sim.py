@@ -643,14 +643,16 @@ def main():
 
     def watch_stdin():
         try:
-            while sys.stdin.buffer.read(1):
+            while os.read(0, 4096):
                 pass
-        except (OSError, ValueError):
+        except OSError:
             pass
         stop()
     if not sys.stdin.isatty():
         threading.Thread(target=watch_stdin, daemon=True).start()
     httpd.serve_forever(poll_interval=0.05)
+    sys.stdout.flush()
+    os._exit(0)  # handler threads may still hold connections open
 
 
 if __name__ == "__main__":
