@@ -214,8 +214,15 @@ void Scheduler::RunLane(Lane* lane, double mono, double wall, double* deadline) 
       return;
     }
     bool exhausted = static_cast<int>(rows.size()) < want;
-    StartEvents(lane, &rows, mono, wall, lane->offline);
+    double released_until = StartEvents(lane, &rows, mono, wall, lane->offline);
+    if (released_until > 0) {
+      // An endpoint without room: wait for it rather than claim again.
+      Flush();
+      *deadline = std::min(*deadline, ToMono(released_until, mono, wall));
+      return;
+    }
     if (exhausted) {
+      Flush();  // rows settled this round count for the next due time
       lane->due_wall.reset();
       std::optional<double> due;
       if (store_->NextDue(lane->name, &due).ok()) {
@@ -229,9 +236,10 @@ void Scheduler::RunLane(Lane* lane, double mono, double wall, double* deadline) 
   }
 }
 
-void Scheduler::StartEvents(Lane* lane, std::vector<store::Event>* rows, double mono,
-                            double wall, bool probe) {
+double Scheduler::StartEvents(Lane* lane, std::vector<store::Event>* rows, double mono,
+                              double wall, bool probe) {
   providers::Provider* p = lane->provider.get();
+  double released_until = 0;
   for (auto& e : *rows) {
     if (wall - e.age_from >= options_.max_age_s) {
       ++lane->dead_expired;
@@ -254,6 +262,7 @@ void Scheduler::StartEvents(Lane* lane, std::vector<store::Event>* rows, double 
       AddOutcome(lane, {e.id, store::OutcomeKind::kRelease, at, e.last_status, e.last_error,
                         std::nullopt, false});
       lane->due_wall = std::min(lane->due_wall.value_or(kInf), at);
+      released_until = released_until > 0 ? std::min(released_until, at) : at;
       continue;
     }
     limiter.Take(mono, cost);
@@ -264,6 +273,7 @@ void Scheduler::StartEvents(Lane* lane, std::vector<store::Event>* rows, double 
     if (probe) lane->probe_in_flight = true;
     transport_->Start(id, std::move(req));
   }
+  return released_until;
 }
 
 void Scheduler::OnCompletions(std::vector<providers::HttpTransport::Completion>* done) {
@@ -378,8 +388,9 @@ void Scheduler::Digest(Lane* lane, Pending* p, const providers::HttpResponse& r,
           mono + std::max(0.05, options_.probe.Delay(lane->probe_failures, random_));
       if (expired && p->probe) break;
       // Only the probe pays an attempt: queued events do not burn theirs.
-      AddOutcome(lane, {e.id, store::OutcomeKind::kRetry, wall, v.status, v.reason, std::nullopt,
-                        p->probe});
+      // The row keeps its place, so the same oldest event probes next time.
+      AddOutcome(lane, {e.id, store::OutcomeKind::kRetry, std::min(e.next_attempt_at, wall),
+                        v.status, v.reason, std::nullopt, p->probe});
       lane->due_wall = std::min(lane->due_wall.value_or(kInf), wall);
       return;
     }

@@ -90,8 +90,10 @@ class Scheduler : public LaneControl {
   };
 
   void RunLane(Lane* lane, double mono, double wall, double* deadline);
-  void StartEvents(Lane* lane, std::vector<store::Event>* events, double mono, double wall,
-                   bool probe);
+  // Starts requests for claimed rows. Rows whose endpoint has no room go
+  // back to pending; returns the earliest time they are due again (0: none).
+  double StartEvents(Lane* lane, std::vector<store::Event>* events, double mono, double wall,
+                     bool probe);
   void Digest(Lane* lane, Pending* p, const providers::HttpResponse& r, double mono,
               double wall);
   void DigestAuth(Lane* lane, const providers::HttpResponse& r, double mono, double wall);
