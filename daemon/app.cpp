@@ -96,6 +96,9 @@ class Daemon {
   int signal_fd_ = -1;
   double watchdog_every_ = 0;
   double next_prune_ = 0, next_status_ = 0, next_watchdog_ = 0, next_metrics_ = 0;
+  double last_prune_ = 0;
+  double full_until_ = 0;  // prune every second until then: the store was full
+  uint64_t queue_full_seen_ = 0;
   std::string last_status_;
 };
 
@@ -214,7 +217,15 @@ void Daemon::ReportStatus() {
 }
 
 void Daemon::Housekeeping(double mono) {
+  // A full store prunes at once (within a second) instead of waiting for
+  // the minute: deliveries may have made room.
+  if (service_->counters().queue_full != queue_full_seen_) {
+    queue_full_seen_ = service_->counters().queue_full;
+    full_until_ = mono + kPruneEvery;
+  }
+  if (mono < full_until_) next_prune_ = std::min(next_prune_, last_prune_ + 1);
   if (mono >= next_prune_) {
+    last_prune_ = mono;
     next_prune_ = mono + kPruneEvery;
     store::PruneOptions po;
     po.keep_delivered_s = config_.store.keep_delivered_s;

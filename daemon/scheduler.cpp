@@ -209,7 +209,9 @@ void Scheduler::RunLane(Lane* lane, double mono, double wall, double* deadline) 
     std::vector<store::Event> rows;
     store::Status s = store_->Claim(lane->name, wall, want, kLeaseS, &rows);
     if (!s.ok()) {
-      OUTBOXD_LOG_ERROR("lane {}: claim failed: {}", lane->name, s.ToString());
+      std::string error = "claim failed: " + s.ToString();
+      if (lane->last_error != error) OUTBOXD_LOG_ERROR("lane {}: {}", lane->name, error);
+      lane->last_error = error;
       *deadline = std::min(*deadline, mono + 1);
       return;
     }

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <string>
@@ -168,10 +169,15 @@ Status Store::Open(const Options& options, std::unique_ptr<Store>* store) {
   int64_t dummy = 0;
   rc = PragmaInt(db, "PRAGMA journal_mode=WAL", &dummy);
   if (rc != SQLITE_OK) return fail(OpenError(path, rc, db, "cannot set WAL on"), db);
+  // The WAL stays a small fraction of the quota, so the quota bounds the
+  // disk the store takes: at most max_size/16 of WAL beside the file.
+  int64_t wal_pages = std::clamp<int64_t>(options.max_size_bytes / 4096 / 16, 32,
+                                          options.wal_autocheckpoint_pages);
+  int64_t wal_limit = std::min<int64_t>(options.journal_size_limit, wal_pages * 4096);
   std::string pragmas =
       std::string("PRAGMA synchronous=") + (options.synchronous_full ? "FULL" : "NORMAL") +
-      "; PRAGMA journal_size_limit=" + std::to_string(options.journal_size_limit) +
-      "; PRAGMA wal_autocheckpoint=" + std::to_string(options.wal_autocheckpoint_pages) +
+      "; PRAGMA journal_size_limit=" + std::to_string(wal_limit) +
+      "; PRAGMA wal_autocheckpoint=" + std::to_string(wal_pages) +
       "; PRAGMA secure_delete=OFF; PRAGMA mmap_size=0; PRAGMA foreign_keys=OFF;"
       " PRAGMA cache_size=-2000; PRAGMA temp_store=MEMORY;";
   rc = Exec(db, pragmas);

@@ -1,6 +1,8 @@
 #include "store/sqlite_store.h"
 
+#include <fcntl.h>
 #include <sys/file.h>
+#include <sys/statvfs.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -139,6 +141,11 @@ Status SqliteStore::Init() {
     page_size_ = sqlite3_column_int64(ps, 0);
   }
   sqlite3_finalize(ps);
+  ballast_path_ = options_.path + ".ballast";
+  ballast_bytes_ = std::clamp<int64_t>(options_.max_size_bytes / 64, 64 << 10, 1 << 20);
+  struct stat st;
+  ballast_present_ = ::stat(ballast_path_.c_str(), &st) == 0 && st.st_size >= ballast_bytes_;
+  EnsureBallast();
 
   // Counts, then rows a crash left inflight go back to pending.
   Statement load;
@@ -186,6 +193,7 @@ Status SqliteStore::Error(int rc, std::string_view what) {
   std::string msg = std::string(what) + " in " + options_.path + ": " + sqlite3_errmsg(db_);
   switch (rc & 0xff) {
     case SQLITE_FULL:
+      ReleaseBallast();
       return Status::Error(Code::kFull, "store full: " + options_.path +
                                             " reached store.max_size or the disk is full");
     case SQLITE_CORRUPT:
@@ -203,7 +211,40 @@ Status SqliteStore::Error(int rc, std::string_view what) {
   }
 }
 
+void SqliteStore::EnsureBallast() {
+  if (ballast_present_ || ballast_bytes_ <= 0) return;
+  struct statvfs fs;
+  if (::statvfs(ballast_path_.c_str(), &fs) != 0 && ::statvfs(options_.path.c_str(), &fs) != 0) {
+    return;
+  }
+  int64_t free_bytes = static_cast<int64_t>(fs.f_bavail) * static_cast<int64_t>(fs.f_frsize);
+  if (free_bytes < 2 * ballast_bytes_) return;
+  int fd = ::open(ballast_path_.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) return;
+  // Real blocks, not a sparse file: the space must be there to give back.
+  bool ok = ::posix_fallocate(fd, 0, ballast_bytes_) == 0 && ::fsync(fd) == 0;
+  ::close(fd);
+  if (!ok) {
+    ::unlink(ballast_path_.c_str());
+    return;
+  }
+  ballast_present_ = true;
+}
+
+void SqliteStore::ReleaseBallast() {
+  checkpoint_due_ = true;
+  if (!ballast_present_) return;
+  ::unlink(ballast_path_.c_str());
+  ballast_present_ = false;
+}
+
 Status SqliteStore::Begin() {
+  if (checkpoint_due_ && sqlite3_get_autocommit(db_)) {
+    // Fold the WAL back and truncate it: after a full disk this is what
+    // frees the space the WAL holds.
+    checkpoint_due_ = sqlite3_wal_checkpoint_v2(db_, nullptr, SQLITE_CHECKPOINT_TRUNCATE, nullptr,
+                                                nullptr) != SQLITE_OK;
+  }
   begin_.Reset();
   int rc = begin_.Step();
   begin_.Reset();
@@ -257,7 +298,25 @@ void SqliteStore::ApplyDeltas(const Counts& deltas) {
 Status SqliteStore::Enqueue(std::span<const std::vector<NewEvent>> batches,
                             std::vector<BatchResult>* results) {
   results->assign(batches.size(), BatchResult{});
-  Status s = Begin();
+  // The quota for new events stops short of the hard page limit, so that
+  // settling, pruning and checkpoints always find the pages they need.
+  int64_t used = 0, file = 0;
+  Status s = Size(&used, &file);
+  if (!ballast_present_) EnsureBallast();
+  if (!ballast_present_ && ballast_bytes_ > 0) {
+    s = Status::Error(Code::kFull, "disk full: the filesystem of " + options_.path +
+                                       " has no room; waiting for deliveries to free space");
+    for (auto& r : *results) r.status = s;
+    return s;
+  }
+  if (s.ok() && used >= EnqueueLimit()) {
+    s = Status::Error(Code::kFull, "store full: " + options_.path + " holds " +
+                                       std::to_string(used >> 10) + " KiB of its store.max_size " +
+                                       std::to_string(options_.max_size_bytes >> 10) + " KiB");
+    for (auto& r : *results) r.status = s;
+    return s;
+  }
+  s = Begin();
   if (!s.ok()) {
     for (auto& r : *results) r.status = s;
     return s;
@@ -713,7 +772,16 @@ Status SqliteStore::Prune(double now, const PruneOptions& options, int64_t* dele
   while ((rc = vacuum.Step()) == SQLITE_ROW) {
   }
   if (rc != SQLITE_DONE) return Error(rc, "vacuum");
+  // Hand the freed pages back now rather than at the next autocheckpoint.
+  if (*deleted > 0) {
+    sqlite3_wal_checkpoint_v2(db_, nullptr, SQLITE_CHECKPOINT_TRUNCATE, nullptr, nullptr);
+  }
   return Status::Ok();
+}
+
+int64_t SqliteStore::EnqueueLimit() const {
+  int64_t headroom = std::max<int64_t>(64 << 10, options_.max_size_bytes / 20);
+  return options_.max_size_bytes - headroom;
 }
 
 Status SqliteStore::Size(int64_t* used_bytes, int64_t* file_bytes) {

@@ -49,7 +49,15 @@ class SqliteStore : public Store {
   Status Size(int64_t* used_bytes, int64_t* file_bytes) override;
 
  private:
-  Status Exec(const char* sql);
+  // Bytes in use past which Enqueue refuses (kFull): max_size less a
+  // headroom for settles, deletes and index pages.
+  int64_t EnqueueLimit() const;
+  // The ballast: a file of reserved disk space next to the database. When
+  // the disk itself fills, it is deleted so that settles, deletes and
+  // checkpoints can still run; enqueues are refused until it can be
+  // written again.
+  void EnsureBallast();
+  void ReleaseBallast();
   Status Error(int rc, std::string_view what);
   Status Begin();
   Status Commit();
@@ -69,6 +77,10 @@ class SqliteStore : public Store {
   Options options_;
   int64_t recovered_ = 0;
   int64_t page_size_ = 4096;
+  std::string ballast_path_;
+  int64_t ballast_bytes_ = 0;
+  bool ballast_present_ = false;
+  bool checkpoint_due_ = false;  // truncate the WAL at the next chance
   Counts counts_;
 
   Statement begin_, commit_, rollback_;

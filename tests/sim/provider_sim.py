@@ -284,12 +284,22 @@ class Handler(BaseHTTPRequestHandler):
                 pass
             self.close_connection = True
             return
+        if roll2 < f.get("hang_rate", 0) and roll >= f.get("reset_rate", 0):
+            self.record(provider, method, path, query, body, None, "hang", [])
+            self.connection.settimeout(60)
+            try:
+                while self.connection.recv(1024):
+                    pass
+            except OSError:
+                pass
+            self.close_connection = True
+            return
         if roll < f.get("reset_rate", 0):
             self.record(provider, method, path, query, body, None, "reset", [])
             return self.drop()
         if f.get("delay_ms"):
             time.sleep(f["delay_ms"] / 1000.0)
-        if roll2 < f.get("error_rate", 0):
+        if 1 - roll2 < f.get("error_rate", 0):
             status = self.reply(503, {"message": "simulated outage"})
             self.record(provider, method, path, query, body, status, "error", [])
             return
