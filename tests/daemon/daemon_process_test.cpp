@@ -112,7 +112,9 @@ TEST_CASE("every acknowledged event survives kill -9 right after its reply") {
   REQUIRE(d.Start({"-c", dir / "c.toml"}, dir / "log"));
   REQUIRE(d.WaitReady(dir / "s.sock"));
   LineClient c(dir / "s.sock");
-  for (const auto& [id, body] : acked) {
+  for (const auto& entry : acked) {
+    int64_t id = entry.first;
+    const std::string& body = entry.second;
     auto r = c.Ask(R"({"op":"get","id":)" + std::to_string(id) + "}");
     REQUIRE(r);
     rapidjson::Document g;
@@ -326,6 +328,98 @@ TEST_CASE("outboxctl drives a running daemon, with its exit codes") {
   // 3: no daemon there.
   CHECK(testing::RunCommand({ctl, "-s", dir / "nothing.sock", "ping"}, &out) == 3);
   CHECK(out.find("nothing.sock") != std::string::npos);
+}
+
+}  // namespace
+}  // namespace outboxd
+
+namespace outboxd {
+namespace {
+
+TEST_CASE("a mixed run over all six providers with faults on: everything delivered, nothing dead") {
+  auto sim = testing::SimProcess::Start();
+  REQUIRE(sim);
+  // Transient faults only: refused halfway, 5xx, slow answers, and MoEngage's
+  // limit low enough to be hit.
+  REQUIRE(sim->Config(R"({"faults":{"*":{"error_rate":0.2,"reset_rate":0.1}},"moengage_limit":15,"moengage_window_s":2})"));
+  testing::TempDir dir;
+  testing::WriteFile(dir / "c.toml", testing::AllProvidersConfig(dir.path(), sim->base_url()));
+  testing::DaemonProcess d;
+  REQUIRE(d.Start({"-c", dir / "c.toml"}, dir / "log"));
+  REQUIRE(d.WaitReady(dir / "s.sock"));
+  testing::LineClient c(dir / "s.sock");
+  auto batch = [&](const std::string& provider, const std::string& event, int n) {
+    std::string events;
+    for (int i = 0; i < n; ++i) events += (i ? "," : "") + event;
+    auto r = c.Ask(R"({"op":"enqueue","provider":")" + provider + R"(","events":[)" + events + "]}");
+    REQUIRE(r);
+    CHECK_MESSAGE(r->find("\"ok\":true") != std::string::npos, *r);
+  };
+  batch("moost", R"({"pushNotificationId":"n1","actionQualifier":"PRIMARY"})", 10);
+  batch("novu", R"({"subscriberId":"s","messageId":"m","type":"secondary","status":"pending"})", 10);
+  batch("moengage", R"({"recommendationId":"reco-1"})", 30);
+  batch("ci", R"({"TrackingId":"7c9e6679-7425-40de-944b-e07fc1f90ae7","DeviceToken":"t","PushNotificationStatus":0})", 10);
+  batch("beams", R"({"event":"delivery","publishId":"p","deviceId":"d","hasData":false})", 10);
+  batch("hook", R"({"x":1})", 10);
+  bool done = testing::WaitForStats(
+      dir / "s.sock",
+      [](const rapidjson::Document& s) {
+        int64_t delivered = 0, dead = 0;
+        for (const auto& m : s["providers"].GetObject()) {
+          delivered += m.value["delivered"].GetInt64();
+          dead += m.value["dead"].GetInt64();
+        }
+        return delivered + dead == 80;
+      },
+      90000);
+  REQUIRE_MESSAGE(done, d.Log());
+  auto s = c.Ask(R"({"op":"stats"})");
+  rapidjson::Document st;
+  st.Parse(s->c_str());
+  for (const auto& m : st["providers"].GetObject()) {
+    CHECK_MESSAGE(m.value["dead"].GetInt64() == 0, m.name.GetString() << ": "
+                                                       << m.value["last_error"].GetString());
+  }
+  rapidjson::Document reqs;
+  reqs.Parse(sim->Requests().c_str());
+  int violations = 0;
+  for (const auto& r : reqs["requests"].GetArray()) {
+    for (const auto& v : r["violations"].GetArray()) {
+      // Requests over MoEngage's limit are the only thing a 429 can cause;
+      // outboxd must not send them.
+      ++violations;
+      MESSAGE(r["provider"].GetString() << ": " << v.GetString());
+    }
+  }
+  CHECK(violations == 0);
+}
+
+TEST_CASE("the systemd units verify and the service is hardened to 2.0 or better") {
+  std::string out;
+  if (testing::RunCommand({"sh", "-c", "command -v systemd-analyze"}, &out) != 0) {
+    FAIL("systemd-analyze is not installed (Debian package systemd)");
+  }
+  testing::TempDir dir;
+  std::string service = testing::ReadFile(std::string(OUTBOXD_SOURCE_DIR) + "/systemd/outboxd.service");
+  // Verify against the binary that was built, where the unit will find it.
+  size_t at = service.find("/usr/sbin/outboxd");
+  REQUIRE(at != std::string::npos);
+  service.replace(at, std::strlen("/usr/sbin/outboxd"), testing::DaemonProcess::Binary());
+  testing::WriteFile(dir / "outboxd.service", service);
+  testing::WriteFile(dir / "outboxd.socket",
+                     testing::ReadFile(std::string(OUTBOXD_SOURCE_DIR) + "/systemd/outboxd.socket"));
+  int rc = testing::RunCommand({"systemd-analyze", "verify", "--man=no", dir / "outboxd.service",
+                                dir / "outboxd.socket"},
+                               &out);
+  CHECK_MESSAGE(rc == 0, out);
+  rc = testing::RunCommand({"systemd-analyze", "security", "--offline=yes", "--no-pager",
+                            dir / "outboxd.service"},
+                           &out);
+  size_t level = out.find("Overall exposure level for outboxd.service: ");
+  REQUIRE_MESSAGE(level != std::string::npos, out);
+  double score = std::stod(out.substr(level + std::strlen("Overall exposure level for outboxd.service: ")));
+  MESSAGE("systemd-analyze security: " << score);
+  CHECK(score <= 2.0);
 }
 
 }  // namespace

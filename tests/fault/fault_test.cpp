@@ -111,7 +111,10 @@ TEST_CASE("kill -9 loop: every acknowledged event arrives, unchanged; duplicates
   CHECK(missing == 0);
   // Events committed but killed before their reply may arrive too; nothing
   // arrives that was never sent, and no body arrives changed.
-  for (const auto& [body, n] : delivered) CHECK_MESSAGE(sent.count(body), "unknown body " << body);
+  for (const auto& entry : delivered) {
+    const std::string& body = entry.first;
+    CHECK_MESSAGE(sent.count(body), "unknown body " << body);
+  }
   // At most the lane's concurrency was in flight at each kill.
   CHECK(duplicates <= 4 * kCycles);
 }
@@ -317,7 +320,9 @@ TEST_CASE("hostile input: each bad request answered or refused, the daemon stays
       {"events not an array", R"({"op":"enqueue","provider":"hook","events":{}})"},
       {"key too long", R"({"op":"enqueue","provider":"hook","event":{},"key":")" + std::string(300, 'k') + "\"}"},
   };
-  for (const auto& [name, line] : corpus) {
+  for (const auto& entry : corpus) {
+    const std::string& name = entry.first;
+    const std::string& line = entry.second;
     LineClient c(dir / "s.sock");
     auto r = c.Ask(line);
     REQUIRE_MESSAGE(r, name);
