@@ -259,26 +259,10 @@ void IpcServer::ProcessLines(Conn* c) {
     size_t nl = c->in.find('\n', std::max(start, c->scanned));
     if (nl == std::string::npos) {
       c->scanned = c->in.size();
-      if (c->in.size() - start > options_.max_request_bytes) {
-        c->slots.push_back({true, ErrorReply(ErrorCode::kBadRequest,
-                                             fmt::format("request line longer than {} bytes",
-                                                         options_.max_request_bytes))});
-        c->close_after_flush = true;
-        c->in.clear();
-        c->scanned = 0;
-        return;
-      }
+      if (c->in.size() - start > options_.max_request_bytes) return RefuseLongLine(c);
       break;
     }
-    if (nl - start > options_.max_request_bytes) {
-      c->slots.push_back({true, ErrorReply(ErrorCode::kBadRequest,
-                                           fmt::format("request line longer than {} bytes",
-                                                       options_.max_request_bytes))});
-      c->close_after_flush = true;
-      c->in.clear();
-      c->scanned = 0;
-      return;
-    }
+    if (nl - start > options_.max_request_bytes) return RefuseLongLine(c);
     std::string_view line(c->in.data() + start, nl - start);
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
     if (line.empty()) {  // blank lines are ignored, as NDJSON readers do
@@ -301,6 +285,15 @@ void IpcServer::ProcessLines(Conn* c) {
     c->in.erase(0, start);
     c->scanned = 0;
   }
+}
+
+void IpcServer::RefuseLongLine(Conn* c) {
+  c->slots.push_back({true, ErrorReply(ErrorCode::kBadRequest,
+                                       fmt::format("request line longer than {} bytes",
+                                                   options_.max_request_bytes))});
+  c->close_after_flush = true;
+  c->in.clear();
+  c->scanned = 0;
 }
 
 void IpcServer::Complete(uint64_t ticket, std::string reply) {

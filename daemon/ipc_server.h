@@ -95,6 +95,8 @@ class IpcServer {
   void Accept();
   void ReadFrom(Conn* c);
   void ProcessLines(Conn* c);
+  // Answers bad_request for an over-long line and closes after the reply.
+  void RefuseLongLine(Conn* c);
   void Complete(uint64_t ticket, std::string reply);
   void MoveReady(Conn* c);
   void WriteTo(Conn* c);

@@ -406,12 +406,17 @@ std::string Service::List(const rapidjson::Document& req) {
   return w.Finish();
 }
 
+store::Status Service::ReadStats(std::map<std::string, store::ProviderStats>* stats,
+                                 int64_t* used, int64_t* file) {
+  store::Status s = store_->Stats(stats);
+  if (s.ok()) s = store_->Size(used, file);
+  return s;
+}
+
 std::string Service::Stats() {
   std::map<std::string, store::ProviderStats> stats;
-  store::Status s = store_->Stats(&stats);
-  if (!s.ok()) return StoreError(s);
   int64_t used = 0, file = 0;
-  s = store_->Size(&used, &file);
+  store::Status s = ReadStats(&stats, &used, &file);
   if (!s.ok()) return StoreError(s);
   const double now = clock_->Now();
   ReplyWriter w;
@@ -514,10 +519,8 @@ std::string Service::Pause(const rapidjson::Document& req, bool paused) {
 
 std::string Service::Metrics() {
   std::map<std::string, store::ProviderStats> stats;
-  store::Status s = store_->Stats(&stats);
-  if (!s.ok()) return StoreError(s);
   int64_t used = 0, file = 0;
-  s = store_->Size(&used, &file);
+  store::Status s = ReadStats(&stats, &used, &file);
   if (!s.ok()) return StoreError(s);
   std::string text = FormatMetrics(stats, used, file, counters_, clock_->Now());
   lanes_->AppendMetrics(&text);

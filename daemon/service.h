@@ -105,6 +105,8 @@ class Service {
   std::string Pause(const rapidjson::Document& req, bool paused);
   std::string Metrics();
   std::string StoreError(const store::Status& status);
+  store::Status ReadStats(std::map<std::string, store::ProviderStats>* stats, int64_t* used,
+                          int64_t* file);
 
   store::Store* store_;
   LaneControl* lanes_;

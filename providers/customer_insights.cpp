@@ -57,23 +57,13 @@ class CustomerInsights : public ProviderBase {
   }
 
   HttpRequest Build(const StoredEvent& e, double) const override {
-    HttpRequest r = NewRequest("POST", fmt::format("{}/api/v1.0/orgs/{}/pushdatareceiver/events",
-                                                   common_.base_url, PercentEncode(org_)));
-    r.headers = {{"Content-Type", "application/json"}};
-    r.body = std::string(e.body);
-    return r;
+    return PostJson(fmt::format("{}/api/v1.0/orgs/{}/pushdatareceiver/events", common_.base_url,
+                                PercentEncode(org_)),
+                    e.body);
   }
 
   Verdict Classify(const StoredEvent&, const HttpResponse& r, double now) override {
-    Verdict v;
-    if (ClassifyCommon(r, now, &v)) return v;
-    if (r.status >= 200 && r.status < 300) {
-      v.kind = VerdictKind::kDelivered;
-      return v;
-    }
-    v.kind = VerdictKind::kPermanent;
-    v.reason = StatusReason(r);
-    return v;
+    return ClassifyPlain(r, now);
   }
 
  private:

@@ -77,23 +77,13 @@ class PusherBeams : public ProviderBase {
   }
 
   HttpRequest Build(const StoredEvent& e, double) const override {
-    HttpRequest r = NewRequest("POST", fmt::format("{}/reporting_api/v2/instances/{}/events",
-                                                   common_.base_url, instance_));
-    r.headers = {{"Content-Type", "application/json"}};
-    r.body = std::string(e.body);
-    return r;
+    return PostJson(
+        fmt::format("{}/reporting_api/v2/instances/{}/events", common_.base_url, instance_),
+        e.body);
   }
 
   Verdict Classify(const StoredEvent&, const HttpResponse& r, double now) override {
-    Verdict v;
-    if (ClassifyCommon(r, now, &v)) return v;
-    if (r.status >= 200 && r.status < 300) {
-      v.kind = VerdictKind::kDelivered;
-      return v;
-    }
-    v.kind = VerdictKind::kPermanent;
-    v.reason = StatusReason(r, "description");
-    return v;
+    return ClassifyPlain(r, now, "description");
   }
 
  private:

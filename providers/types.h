@@ -35,6 +35,29 @@ class ProviderBase : public Provider {
     return r;
   }
 
+  // POST of `body` as JSON to `url`.
+  HttpRequest PostJson(std::string url, std::string_view body) const {
+    HttpRequest r = NewRequest("POST", std::move(url));
+    r.headers = {{"Content-Type", "application/json"}};
+    r.body = std::string(body);
+    return r;
+  }
+
+  // The shared classification, then: 2xx delivered, anything else
+  // permanent with the reason from the body's `message_field`.
+  static Verdict ClassifyPlain(const HttpResponse& r, double now,
+                               const char* message_field = "message") {
+    Verdict v;
+    if (ClassifyCommon(r, now, &v)) return v;
+    if (r.status >= 200 && r.status < 300) {
+      v.kind = VerdictKind::kDelivered;
+      return v;
+    }
+    v.kind = VerdictKind::kPermanent;
+    v.reason = StatusReason(r, message_field);
+    return v;
+  }
+
   std::string name_;
   std::string type_;
   CommonSettings common_;

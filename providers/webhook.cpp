@@ -48,16 +48,10 @@ class Webhook : public ProviderBase {
   }
 
   Verdict Classify(const StoredEvent&, const HttpResponse& r, double now) override {
-    Verdict v;
-    if (ClassifyCommon(r, now, &v)) return v;
-    if (r.status >= 200 && r.status < 300) {
-      v.kind = VerdictKind::kDelivered;
-      return v;
+    Verdict v = ClassifyPlain(r, now);
+    if (r.status >= 300 && r.status < 400) {
+      v.reason = fmt::format("HTTP {}: redirects are not followed", r.status);
     }
-    v.kind = VerdictKind::kPermanent;
-    v.reason = r.status >= 300 && r.status < 400
-                   ? fmt::format("HTTP {}: redirects are not followed", r.status)
-                   : StatusReason(r);
     return v;
   }
 

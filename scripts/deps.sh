@@ -10,7 +10,10 @@ packages=(
   python3 sqlite3 openssl ca-certificates
 )
 if [ "${1:-}" = "--test" ]; then
-  packages+=(systemd clang libclang-rt-14-dev)
+  packages+=(systemd clang libclang-rt-14-dev dpkg-dev prometheus)
+fi
+if [ "${1:-}" = "--bench" ]; then
+  packages+=(nginx-light wrk binutils)
 fi
 
 missing=()

@@ -179,14 +179,7 @@ Status SqliteStore::Init() {
     Rollback();
     return err;
   }
-  s = FlushDeltas(deltas);
-  if (s.ok()) s = Commit();
-  if (!s.ok()) {
-    Rollback();
-    return s;
-  }
-  ApplyDeltas(deltas);
-  return Status::Ok();
+  return End(Status::Ok(), deltas);
 }
 
 Status SqliteStore::Error(int rc, std::string_view what) {
@@ -293,6 +286,17 @@ void SqliteStore::ApplyDeltas(const Counts& deltas) {
     auto& c = counts_[provider];
     for (int s = 0; s < kStateCount; ++s) c[s] += d[s];
   }
+}
+
+Status SqliteStore::End(Status s, const Counts& deltas) {
+  if (s.ok()) s = FlushDeltas(deltas);
+  if (s.ok()) s = Commit();
+  if (!s.ok()) {
+    Rollback();
+    return s;
+  }
+  ApplyDeltas(deltas);
+  return Status::Ok();
 }
 
 Status SqliteStore::Enqueue(std::span<const std::vector<NewEvent>> batches,
@@ -415,18 +419,14 @@ Status SqliteStore::Enqueue(std::span<const std::vector<NewEvent>> batches,
       for (int st = 0; st < kStateCount; ++st) Delta(p, static_cast<State>(st), d[st], &deltas);
     }
   }
-  s = FlushDeltas(deltas);
-  if (s.ok()) s = Commit();
+  s = End(Status::Ok(), deltas);
   if (!s.ok()) {
-    Rollback();
     for (auto& r : *results) {
       r.status = s;
       r.ids.clear();
     }
-    return s;
   }
-  ApplyDeltas(deltas);
-  return Status::Ok();
+  return s;
 }
 
 Status SqliteStore::Claim(std::string_view provider, double now, int limit, double lease_s,
@@ -455,14 +455,11 @@ Status SqliteStore::Claim(std::string_view provider, double now, int limit, doub
   Counts deltas;
   Delta(provider, State::kPending, -static_cast<int64_t>(out->size()), &deltas);
   Delta(provider, State::kInflight, static_cast<int64_t>(out->size()), &deltas);
-  s = out->empty() ? Status::Ok() : FlushDeltas(deltas);
-  if (s.ok()) s = Commit();
+  s = End(Status::Ok(), deltas);
   if (!s.ok()) {
-    Rollback();
     out->clear();
     return s;
   }
-  ApplyDeltas(deltas);
   std::sort(out->begin(), out->end(), [](const Event& a, const Event& b) {
     return a.next_attempt_at != b.next_attempt_at ? a.next_attempt_at < b.next_attempt_at
                                                   : a.id < b.id;
@@ -527,14 +524,7 @@ Status SqliteStore::Settle(std::span<const Outcome> outcomes) {
     s = SettleOne(o, &deltas);
     if (!s.ok()) break;
   }
-  if (s.ok()) s = FlushDeltas(deltas);
-  if (s.ok()) s = Commit();
-  if (!s.ok()) {
-    Rollback();
-    return s;
-  }
-  ApplyDeltas(deltas);
-  return Status::Ok();
+  return End(s, deltas);
 }
 
 Status SqliteStore::NextDue(std::string_view provider, std::optional<double>* at) {
@@ -684,15 +674,9 @@ Status SqliteStore::Retry(const Filter& filter, double now, int64_t* count) {
       break;
     }
   }
-  if (s.ok()) s = FlushDeltas(deltas);
-  if (s.ok()) s = Commit();
-  if (!s.ok()) {
-    Rollback();
-    *count = 0;
-    return s;
-  }
-  ApplyDeltas(deltas);
-  return Status::Ok();
+  s = End(s, deltas);
+  if (!s.ok()) *count = 0;
+  return s;
 }
 
 Status SqliteStore::Purge(const Filter& filter, int64_t* count) {
@@ -718,15 +702,9 @@ Status SqliteStore::Purge(const Filter& filter, int64_t* count) {
     Delta(st.Text(0), static_cast<State>(st.Int(1)), -1, &deltas);
     ++*count;
   }
-  s = rc == SQLITE_DONE ? FlushDeltas(deltas) : Error(rc, "purging events");
-  if (s.ok()) s = Commit();
-  if (!s.ok()) {
-    Rollback();
-    *count = 0;
-    return s;
-  }
-  ApplyDeltas(deltas);
-  return Status::Ok();
+  s = End(rc == SQLITE_DONE ? Status::Ok() : Error(rc, "purging events"), deltas);
+  if (!s.ok()) *count = 0;
+  return s;
 }
 
 Status SqliteStore::Prune(double now, const PruneOptions& options, int64_t* deleted) {
@@ -751,13 +729,8 @@ Status SqliteStore::Prune(double now, const PruneOptions& options, int64_t* dele
         ++n;
       }
       p.st->Reset();
-      s = rc == SQLITE_DONE ? FlushDeltas(deltas) : Error(rc, "pruning events");
-      if (s.ok()) s = Commit();
-      if (!s.ok()) {
-        Rollback();
-        return s;
-      }
-      ApplyDeltas(deltas);
+      s = End(rc == SQLITE_DONE ? Status::Ok() : Error(rc, "pruning events"), deltas);
+      if (!s.ok()) return s;
       *deleted += n;
       if (n < options.batch_rows) break;
     }

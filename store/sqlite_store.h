@@ -65,6 +65,9 @@ class SqliteStore : public Store {
   // Records a change of `n` rows of `provider` in `state` for this transaction.
   void Delta(std::string_view provider, State state, int64_t n, Counts* deltas);
   Status FlushDeltas(const Counts& deltas);
+  // Ends a write transaction: if `s` is ok, writes the count deltas and
+  // commits, then applies them in memory; otherwise rolls back.
+  Status End(Status s, const Counts& deltas);
   void ApplyDeltas(const Counts& deltas);
   Status SettleOne(const Outcome& o, Counts* deltas);
   // Builds "WHERE ..." for a filter; binds come from BindFilter.

@@ -424,3 +424,48 @@ TEST_CASE("the systemd units verify and the service is hardened to 2.0 or better
 
 }  // namespace
 }  // namespace outboxd
+
+namespace outboxd {
+namespace {
+
+TEST_CASE("metrics pass promtool and reach the node_exporter textfile") {
+  std::string out;
+  if (testing::RunCommand({"sh", "-c", "command -v promtool"}, &out) != 0) {
+    FAIL("promtool is not installed (Debian package prometheus)");
+  }
+  auto sim = testing::SimProcess::Start();
+  REQUIRE(sim);
+  testing::TempDir dir;
+  testing::WriteFile(dir / "c.toml",
+                     testing::AllProvidersConfig(dir.path(), sim->base_url(),
+                                                 "[metrics]\ntextfile = \"" + dir.path() +
+                                                     "/outboxd.prom\"\ninterval = \"200ms\"\n"));
+  testing::DaemonProcess d;
+  REQUIRE(d.Start({"-c", dir / "c.toml"}, dir / "log"));
+  REQUIRE(d.WaitReady(dir / "s.sock"));
+  testing::LineClient c(dir / "s.sock");
+  c.Ask(R"({"op":"enqueue","provider":"hook","event":{"a":1}})");
+  c.Ask(R"({"op":"enqueue","provider":"novu","event":{"subscriberId":"s","messageId":"m","type":"primary","status":"done"}})");
+  c.Ask(R"({"op":"enqueue","provider":"novu","event":{"bad":1}})");
+  REQUIRE(testing::WaitForStats(dir / "s.sock", [](const rapidjson::Document& s) {
+    return testing::StatOf(s, "hook", "delivered") == 1 && testing::StatOf(s, "novu", "delivered") == 1;
+  }));
+  REQUIRE(testing::RunCommand({testing::DaemonProcess::Binary("outboxctl"), "-s", dir / "s.sock", "metrics"},
+                              &out) == 0);
+  std::string text = out;
+  CHECK(text.find("outboxd_requests_total{provider=\"hook\",status=\"200\"} 1") != std::string::npos);
+  CHECK(text.find("outboxd_delivered_total{provider=\"novu\"} 1") != std::string::npos);
+  CHECK(text.find("outboxd_rejected_total{reason=\"invalid_event\"} 1") != std::string::npos);
+  int rc = testing::RunCommand({"promtool", "check", "metrics"}, &out, text);
+  CHECK_MESSAGE(rc == 0, out);
+  bool written = false;
+  for (int i = 0; i < 100 && !written; ++i) {
+    written = testing::ReadFile(dir / "outboxd.prom").find("outboxd_delivered_total{provider=\"novu\"} 1") !=
+              std::string::npos;
+    if (!written) testing::WaitMs(50);
+  }
+  CHECK(written);
+}
+
+}  // namespace
+}  // namespace outboxd

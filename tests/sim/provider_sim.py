@@ -234,6 +234,16 @@ class Handler(BaseHTTPRequestHandler):
             key = f"{provider} {status}"
             STATE.counts[key] = STATE.counts.get(key, 0) + 1
 
+    def hang(self):
+        # Hold the connection, answering nothing, until the client gives up.
+        self.connection.settimeout(60)
+        try:
+            while self.connection.recv(1024):
+                pass
+        except OSError:
+            pass
+        self.close_connection = True
+
     def drop(self):
         try:
             self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
@@ -273,27 +283,9 @@ class Handler(BaseHTTPRequestHandler):
         if f.get("refuse"):
             self.record(provider, method, path, query, body, None, "refuse", [])
             return self.drop()
-        if f.get("hang"):
+        if f.get("hang") or (roll2 < f.get("hang_rate", 0) and roll >= f.get("reset_rate", 0)):
             self.record(provider, method, path, query, body, None, "hang", [])
-            # Hold the connection until the client gives up.
-            self.connection.settimeout(60)
-            try:
-                while self.connection.recv(1024):
-                    pass
-            except OSError:
-                pass
-            self.close_connection = True
-            return
-        if roll2 < f.get("hang_rate", 0) and roll >= f.get("reset_rate", 0):
-            self.record(provider, method, path, query, body, None, "hang", [])
-            self.connection.settimeout(60)
-            try:
-                while self.connection.recv(1024):
-                    pass
-            except OSError:
-                pass
-            self.close_connection = True
-            return
+            return self.hang()
         if roll < f.get("reset_rate", 0):
             self.record(provider, method, path, query, body, None, "reset", [])
             return self.drop()
