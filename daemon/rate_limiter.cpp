@@ -8,15 +8,19 @@ namespace outboxd {
 RateLimiter::RateLimiter(providers::Rate rate, double burst) : rate_(rate) {
   if (rate.count > 0 && rate.period_s > 0) {
     interval_ = rate.period_s / rate.count;
-    // Default burst: a twentieth of the limit, at least 1, at most 10.
-    burst_ = burst > 0 ? burst : std::clamp(std::floor(rate.count / 20), 1.0, 10.0);
+    // The window is kept 0.2% longer than the period, so arrival jitter on
+    // the way to the server never puts one request too many in its window.
+    window_ = rate.period_s * 1.002;
+    // Default burst: a two-hundredth of the limit, 1 to 5 requests. Small,
+    // because a burst that meets the window's edge is capacity lost there.
+    burst_ = burst > 0 ? burst : std::clamp(std::floor(rate.count / 200), 1.0, 5.0);
     burst_ = std::min(burst_, rate.count);
   }
 }
 
 void RateLimiter::Expire(double now) const {
   // A send at t leaves the window at t + period: windows are half-open.
-  while (!sent_.empty() && sent_.front().first + rate_.period_s <= now) {
+  while (!sent_.empty() && sent_.front().first + window_ <= now) {
     window_cost_ -= sent_.front().second;
     sent_.pop_front();
   }
@@ -34,7 +38,7 @@ double RateLimiter::NextAllowed(double now, double cost) const {
     for (const auto& [at, c] : sent_) {
       excess -= c;
       if (excess <= 1e-9) {
-        t = std::max(t, at + rate_.period_s);
+        t = std::max(t, at + window_);
         break;
       }
     }

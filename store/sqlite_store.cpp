@@ -130,6 +130,8 @@ Status SqliteStore::Init() {
        "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE state = 3"
        " AND delivered_at < ?1 LIMIT ?2) RETURNING provider"},
       {&page_count_, "PRAGMA page_count"},
+      {&sync_full_, "PRAGMA synchronous=FULL"},
+      {&sync_normal_, "PRAGMA synchronous=NORMAL"},
       {&freelist_count_, "PRAGMA freelist_count"},
   };
   for (auto& p : prepared) {
@@ -320,6 +322,22 @@ Status SqliteStore::Enqueue(std::span<const std::vector<NewEvent>> batches,
     for (auto& r : *results) r.status = s;
     return s;
   }
+  // An acknowledged event must survive power loss: this commit is synced.
+  if (options_.synchronous_full) {
+    sync_full_.Reset();
+    sync_full_.Step();
+    sync_full_.Reset();
+  }
+  struct BackToNormal {
+    SqliteStore* store;
+    ~BackToNormal() {
+      if (store->options_.synchronous_full) {
+        store->sync_normal_.Reset();
+        store->sync_normal_.Step();
+        store->sync_normal_.Reset();
+      }
+    }
+  } back_to_normal{this};
   s = Begin();
   if (!s.ok()) {
     for (auto& r : *results) r.status = s;

@@ -96,6 +96,7 @@ class SqliteStore : public Store {
   Statement count_upsert_;
   Statement prune_delivered_, prune_dead_;
   Statement page_count_, freelist_count_;
+  Statement sync_full_, sync_normal_;  // around enqueue commits
 };
 
 }  // namespace outboxd::store

@@ -17,7 +17,7 @@
 #include <fmt/format.h>
 
 #include "store/store.h"
-#include "tests/common/daemon_process.h"
+#include "tests/bench/bench_util.h"
 
 namespace {
 
@@ -26,12 +26,7 @@ using outboxd::testing::DaemonProcess;
 using outboxd::testing::LineClient;
 using outboxd::testing::RunCommand;
 using outboxd::testing::WriteFile;
-
-long StatusKb(pid_t pid, const char* field) {
-  std::string s = outboxd::testing::ReadFile("/proc/" + std::to_string(pid) + "/status");
-  size_t at = s.find(field);
-  return at == std::string::npos ? -1 : std::stol(s.substr(at + std::strlen(field) + 1));
-}
+using outboxd::bench::StatusKb;
 
 double CpuSeconds(pid_t pid) {
   std::string s = outboxd::testing::ReadFile("/proc/" + std::to_string(pid) + "/stat");
@@ -75,15 +70,9 @@ int main(int argc, char** argv) {
   const int port = 18089;
 
   // 1. The sink.
-  WriteFile(dir + "/nginx.conf",
-            fmt::format("worker_processes 1;\npid {0}/nginx.pid;\nerror_log {0}/nginx.err;\n"
-                        "events {{ worker_connections 1024; }}\nhttp {{\n access_log off;\n"
-                        " client_body_temp_path {0};\n keepalive_requests 1000000;\n"
-                        " server {{ listen 127.0.0.1:{1}; location / {{ return 200 \"ok\"; }} }}\n}}\n",
-                        dir, port));
   std::string out;
-  if (RunCommand({"nginx", "-c", dir + "/nginx.conf"}, &out) != 0) {
-    std::fprintf(stderr, "nginx did not start: %s\n", out.c_str());
+  if (!outboxd::bench::StartNginx(dir, port)) {
+    std::fprintf(stderr, "nginx did not start\n");
     return 1;
   }
   RunCommand({"wrk", "-t1", "-c16", "-d5s", fmt::format("http://127.0.0.1:{}/", port)}, &out);
@@ -110,7 +99,7 @@ int main(int argc, char** argv) {
   for (long done = 0; done < events;) {
     std::string batch;
     int n = 0;
-    for (; n < 5000 && done < events; ++n, ++done) {
+    for (; n < 2000 && done < events; ++n, ++done) {
       batch += fmt::format("{}{{\"seq\":{},\"pad\":\"{}\"}}", n ? "," : "", done, pad);
     }
     c.Ask(R"({"op":"enqueue","provider":"sink","events":[)" + batch + "]}", 60000);
@@ -123,7 +112,7 @@ int main(int argc, char** argv) {
   double cpu = CpuSeconds(d.pid()) - cpu0;
   long rss_peak = StatusKb(d.pid(), "VmHWM:");
   d.Kill(SIGTERM);
-  RunCommand({"nginx", "-c", dir + "/nginx.conf", "-s", "stop"}, &out);
+  outboxd::bench::StopNginx(dir);
 
   // 3. A large backlog: start-up and memory.
   std::filesystem::remove(dir + "/outbox.db");

@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -383,6 +384,48 @@ TEST_CASE("a live socket is never replaced, a stale one is") {
   REQUIRE(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0);
   close(fd);
   CHECK(second.Listen(f.socket_path, 0660, &error));
+}
+
+}  // namespace
+}  // namespace outboxd
+
+namespace outboxd {
+namespace {
+
+TEST_CASE("ipc.allowed_uids refuses other users") {
+  IpcOptions ipc;
+  ipc.allowed_uids = {4242};
+  Fixture f(64ll << 20, ipc);
+  REQUIRE(chmod(f.dir.c_str(), 0755) == 0);
+  REQUIRE(chmod(f.socket_path.c_str(), 0666) == 0);
+  if (getuid() != 0) FAIL("needs root to connect as another user");
+  pid_t pid = fork();
+  if (pid == 0) {
+    // Another user (nobody), not in the list.
+    if (setgid(65534) != 0 || setuid(65534) != 0) _exit(10);
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::strncpy(addr.sun_path, f.socket_path.c_str(), sizeof(addr.sun_path) - 1);
+    if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) _exit(11);
+    std::string req = "{\"op\":\"ping\"}\n";
+    (void)!write(fd, req.data(), req.size());
+    char buf[512];
+    ssize_t n = read(fd, buf, sizeof(buf) - 1);
+    std::string reply(buf, n > 0 ? static_cast<size_t>(n) : 0);
+    _exit(reply.find("may not use outboxd") != std::string::npos ? 0 : 12);
+  }
+  int status = 0;
+  for (int i = 0; i < 500; ++i) {
+    testing::Pump(f.server.get(), 10);
+    if (waitpid(pid, &status, WNOHANG) == pid) break;
+  }
+  REQUIRE(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+  CHECK(f.server->connections_refused() == 1);
+  // The daemon's own user (root here) is still let in.
+  Client c(f.socket_path);
+  CHECK(ErrorCodeOf(f.Ask(c, R"({"op":"ping"})")) == "");
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 
 #include <atomic>
+#include <cstdlib>
 #include <map>
 #include <mutex>
 #include <random>
@@ -60,7 +61,8 @@ TEST_CASE("kill -9 loop: every acknowledged event arrives, unchanged; duplicates
   std::mt19937 rng(7);
   std::set<std::string> acked, sent;
   std::mutex mu;
-  const int kCycles = 20;
+  // OUTBOXD_KILL_CYCLES=200 for a longer run outside CI.
+  const int kCycles = std::getenv("OUTBOXD_KILL_CYCLES") ? std::atoi(std::getenv("OUTBOXD_KILL_CYCLES")) : 20;
   for (int cycle = 0; cycle < kCycles; ++cycle) {
     DaemonProcess d;
     REQUIRE(d.Start({"-c", dir / "c.toml"}, dir / "log"));

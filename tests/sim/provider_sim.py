@@ -225,7 +225,7 @@ class Handler(BaseHTTPRequestHandler):
         with STATE.lock:
             seq = len(STATE.records) + 1
             STATE.records.append({
-                "seq": seq, "conn": self.conn_id, "time": time.time(), "provider": provider,
+                "seq": seq, "conn": self.conn_id, "time": self.arrived, "provider": provider,
                 "method": method, "path": path, "query": query,
                 "headers": {k.lower(): v for k, v in self.headers.items()},
                 "body": body.decode("utf-8", "replace"), "status": status, "fault": fault,
@@ -270,6 +270,7 @@ class Handler(BaseHTTPRequestHandler):
         self.dispatch("PATCH")
 
     def dispatch(self, method):
+        self.arrived = time.time()
         parts = urlsplit(self.path)
         path, query = parts.path, parts.query
         body = self.read_body()
