@@ -22,6 +22,9 @@ constexpr double kInf = std::numeric_limits<double>::infinity();
 // How long a claimed row's lease says it may take (informational: rows a
 // crash leaves inflight are returned at the next start).
 constexpr double kLeaseS = 600;
+// Claim rounds per lane in one RunDue, and outcomes held before a settle.
+constexpr int kMaxRoundsPerRun = 8;
+constexpr size_t kMaxPendingOutcomes = 1024;
 
 StoredEvent View(const store::Event& e) {
   StoredEvent s;
@@ -181,7 +184,13 @@ void Scheduler::RunLane(Lane* lane, double mono, double wall, double* deadline) 
     if (*lane->due_wall < kInf) *deadline = std::min(*deadline, ToMono(*lane->due_wall, mono, wall));
     return;
   }
-  for (;;) {
+  // Bounded work per call, so clients are served between rounds even when a
+  // huge backlog expires at once.
+  for (int round = 0;; ++round) {
+    if (round == kMaxRoundsPerRun) {
+      *deadline = std::min(*deadline, mono);
+      return;
+    }
     int want;
     if (lane->offline) {
       // One probe at a time, on its own backoff.
@@ -412,7 +421,10 @@ void Scheduler::Digest(Lane* lane, Pending* p, const providers::HttpResponse& r,
                     true});
 }
 
-void Scheduler::AddOutcome(Lane*, store::Outcome o) { outcomes_.push_back(std::move(o)); }
+void Scheduler::AddOutcome(Lane*, store::Outcome o) {
+  outcomes_.push_back(std::move(o));
+  if (outcomes_.size() >= kMaxPendingOutcomes) Flush();
+}
 
 void Scheduler::Flush() {
   if (outcomes_.empty()) return;

@@ -10,6 +10,7 @@
 #include <sys/un.h>
 
 #include <chrono>
+#include <ctime>
 #include <cstdio>
 #include <filesystem>
 #include <string>
@@ -126,7 +127,8 @@ int main(int argc, char** argv) {
     std::string body = "{\"pad\":\"" + pad + "\"}";
     for (long done = 0; done < backlog; done += 10000) {
       std::vector<std::vector<outboxd::store::NewEvent>> batches(1);
-      for (int i = 0; i < 10000; ++i) batches[0].push_back({"sink", "", "{}", body, 1.7e9});
+      double now = static_cast<double>(std::time(nullptr));
+      for (int i = 0; i < 10000; ++i) batches[0].push_back({"sink", "", "{}", body, now});
       std::vector<outboxd::store::BatchResult> r;
       if (!s->Enqueue(batches, &r).ok()) return 1;
     }

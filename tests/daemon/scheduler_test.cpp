@@ -414,3 +414,26 @@ TEST_CASE("graceful stop returns in-flight rows to pending without an attempt") 
 
 }  // namespace
 }  // namespace outboxd
+
+namespace outboxd {
+namespace {
+
+TEST_CASE("a backlog that expired offline is buried in bounded rounds") {
+  SchedulerOptions o;
+  o.max_age_s = 3600;
+  Engine e({0.5}, o);
+  e.AddLane("hook", "webhook", HookAt("/a"));
+  e.Enqueue("hook", kHook, 20000);
+  e.clock.Advance(7200);  // everything is older than max_age now
+  double deadline = e.scheduler->RunDue();
+  // One call does a bounded amount and asks to be called again at once.
+  CHECK(deadline <= e.clock.Monotonic());
+  CHECK(e.Count("hook", store::State::kDead) < 20000);
+  CHECK(e.Count("hook", store::State::kDead) > 0);
+  e.Run(10, AlwaysOk);
+  CHECK(e.Count("hook", store::State::kDead) == 20000);
+  CHECK(e.transport.sent.empty());
+}
+
+}  // namespace
+}  // namespace outboxd
