@@ -94,6 +94,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   long rss_idle = StatusKb(d.pid(), "VmRSS:");
+  long anon_idle = StatusKb(d.pid(), "RssAnon:");
   LineClient c(dir + "/s.sock");
   c.Ask(R"({"op":"pause","provider":"sink"})");
   std::string pad(200, 'x');
@@ -111,6 +112,7 @@ int main(int argc, char** argv) {
   while (Delivered(dir + "/s.sock") < events) outboxd::testing::WaitMs(20);
   double secs = std::chrono::duration<double>(Clock::now() - t0).count();
   double cpu = CpuSeconds(d.pid()) - cpu0;
+  long anon_end = StatusKb(d.pid(), "RssAnon:");
   long rss_peak = StatusKb(d.pid(), "VmHWM:");
   d.Kill(SIGTERM);
   outboxd::bench::StopNginx(dir);
@@ -162,6 +164,7 @@ int main(int argc, char** argv) {
   bc.Ask(R"({"op":"pause","provider":"sink"})");
   bc.Ask(R"({"op":"stats"})");
   long rss_backlog = StatusKb(big.pid(), "VmRSS:");
+  long anon_backlog = StatusKb(big.pid(), "RssAnon:");
   big.Kill(SIGTERM);
 
   auto stripped = [&](const std::string& name) {
@@ -176,10 +179,13 @@ int main(int argc, char** argv) {
   std::printf("| drain, %ld events, 1 per request (events/s) | %.0f | sink alone with wrk: %.0f req/s |\n",
               events, events / secs, sink_rate);
   std::printf("| CPU per delivered event | %.1f µs | |\n", cpu / events * 1e6);
-  std::printf("| RSS idle | %.1f MiB | |\n", rss_idle / 1024.0);
-  std::printf("| RSS peak while draining | %.1f MiB | |\n", rss_peak / 1024.0);
+  std::printf("| RSS idle (of which the daemon's own, RssAnon) | %.1f MiB (%.1f MiB) | the rest: shared library pages |\n",
+              rss_idle / 1024.0, anon_idle / 1024.0);
+  std::printf("| RSS peak while draining (RssAnon after) | %.1f MiB (%.1f MiB) | |\n", rss_peak / 1024.0,
+              anon_end / 1024.0);
   std::printf("| READY=1 with %ld rows queued | %.0f ms | |\n", backlog, ready_ms);
-  std::printf("| RSS with %ld rows queued | %.1f MiB | |\n", backlog, rss_backlog / 1024.0);
+  std::printf("| RSS with %ld rows queued (RssAnon) | %.1f MiB (%.1f MiB) | |\n", backlog,
+              rss_backlog / 1024.0, anon_backlog / 1024.0);
   std::printf("| outboxd, stripped | %.0f KiB | |\n", stripped("outboxd") / 1024.0);
   std::printf("| outboxctl, stripped | %.0f KiB | |\n", stripped("outboxctl") / 1024.0);
   close(nfd);
