@@ -1,5 +1,6 @@
 #include "daemon/app.h"
 
+#include <fmt/format.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/signalfd.h>
@@ -11,8 +12,6 @@
 #include <cstring>
 #include <filesystem>
 #include <limits>
-
-#include <fmt/format.h>
 
 #include "daemon/clock.h"
 #include "daemon/ipc_server.h"
@@ -117,10 +116,11 @@ bool Daemon::Setup() {
     OUTBOXD_LOG_ERROR("cannot open the store: {}", s.message());
     return false;
   }
-  OUTBOXD_LOG_INFO("store {} open (synchronous={}, max_size={}); {} in-flight events returned "
-                   "to pending",
-                   config_.store.path, config_.store.synchronous_full ? "full" : "normal",
-                   config_.store.max_size, store_->recovered_on_open());
+  OUTBOXD_LOG_INFO(
+      "store {} open (synchronous={}, max_size={}); {} in-flight events returned "
+      "to pending",
+      config_.store.path, config_.store.synchronous_full ? "full" : "normal",
+      config_.store.max_size, store_->recovered_on_open());
 
   transport_ = providers::NewCurlTransport({});
   SchedulerOptions opts;
@@ -208,8 +208,8 @@ void Daemon::ReportStatus() {
       dead += st.count[3];
     }
   }
-  std::string status = fmt::format("STATUS={} queued, {} dead; {}", pending, dead,
-                                   scheduler_->Summary());
+  std::string status =
+      fmt::format("STATUS={} queued, {} dead; {}", pending, dead, scheduler_->Summary());
   if (status != last_status_) {
     NotifySystemd(status);
     last_status_ = status;
@@ -232,8 +232,10 @@ void Daemon::Housekeeping(double mono) {
     po.keep_dead_s = config_.store.keep_dead_s;
     int64_t deleted = 0;
     store::Status s = store_->Prune(clock_->Now(), po, &deleted);
-    if (!s.ok()) OUTBOXD_LOG_WARN("pruning old events failed: {}", s.ToString());
-    else if (deleted > 0) OUTBOXD_LOG_DEBUG("pruned {} delivered/dead events", deleted);
+    if (!s.ok())
+      OUTBOXD_LOG_WARN("pruning old events failed: {}", s.ToString());
+    else if (deleted > 0)
+      OUTBOXD_LOG_DEBUG("pruned {} delivered/dead events", deleted);
   }
   if (mono >= next_status_) {
     next_status_ = mono + kStatusEvery;
@@ -273,7 +275,7 @@ int Daemon::Run() {
                             watchdog_every_ > 0 ? next_watchdog_ : deadline,
                             config_.metrics.textfile.empty() ? deadline : next_metrics_});
     if (stopping) wake = std::min(wake, stop_deadline);
-    int timeout_ms = wake <= mono ? 0
+    int timeout_ms = wake <= mono         ? 0
                      : wake - mono > 3600 ? 3600 * 1000
                                           : static_cast<int>(std::ceil((wake - mono) * 1000));
     fds.clear();

@@ -9,13 +9,11 @@ namespace {
 class SystemClock : public Clock {
  public:
   double Now() const override {
-    return std::chrono::duration<double>(
-               std::chrono::system_clock::now().time_since_epoch())
+    return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
         .count();
   }
   double Monotonic() const override {
-    return std::chrono::duration<double>(
-               std::chrono::steady_clock::now().time_since_epoch())
+    return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
         .count();
   }
 };

@@ -1,6 +1,7 @@
 #include "daemon/config.h"
 
 #include <fmt/format.h>
+#include <toml++/toml.h>
 
 #include <cerrno>
 #include <cstdlib>
@@ -9,7 +10,6 @@
 #include <functional>
 #include <set>
 #include <sstream>
-#include <toml++/toml.h>
 
 #include "daemon/systemd.h"
 #include "daemon/units.h"
@@ -27,8 +27,7 @@ struct Ctx {
     error = fmt::format("{}:{}: key '{}': {}", file, node.source().begin.line, key, reason);
     return false;
   }
-  bool FailAt(const toml::source_region& where, const std::string& key,
-              const std::string& reason) {
+  bool FailAt(const toml::source_region& where, const std::string& key, const std::string& reason) {
     error = fmt::format("{}:{}: key '{}': {}", file, where.begin.line, key, reason);
     return false;
   }
@@ -268,7 +267,8 @@ bool LoadProvider(Ctx& c, const std::string& name, const toml::table& t, Config*
   auto spec = providers::ProviderKeys(type);
   if (spec.empty()) {
     std::string types;
-    for (const char* tname : providers::ProviderTypes()) types += (types.empty() ? "" : ", ") + std::string(tname);
+    for (const char* tname : providers::ProviderTypes())
+      types += (types.empty() ? "" : ", ") + std::string(tname);
     return c.FailAt(t.source(), prefix + ".type",
                     fmt::format("unknown provider type \"{}\" (one of {})", type, types));
   }
@@ -347,8 +347,8 @@ bool LoadProvider(Ctx& c, const std::string& name, const toml::table& t, Config*
 }
 
 bool LoadTable(Ctx& c, const toml::table& root, Config* cfg) {
-  static const std::set<std::string> sections = {"store", "ipc", "delivery", "log", "metrics",
-                                                 "providers"};
+  static const std::set<std::string> sections = {"store", "ipc",     "delivery",
+                                                 "log",   "metrics", "providers"};
   for (auto&& [k, v] : root) {
     std::string section(k.str());
     if (!sections.count(section)) {
@@ -363,7 +363,8 @@ bool LoadTable(Ctx& c, const toml::table& root, Config* cfg) {
         const toml::table* pt = pv.as_table();
         if (!pt) return c.Fail(pv, "providers." + name, "must be a table");
         if (name.empty() || name.size() > 64 ||
-            name.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") !=
+            name.find_first_not_of(
+                "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") !=
                 std::string::npos) {
           return c.Fail(pv, "providers." + name,
                         "provider names use letters, digits, _ and - (1 to 64)");
@@ -382,7 +383,8 @@ bool LoadTable(Ctx& c, const toml::table& root, Config* cfg) {
       if (!found) {
         std::string known;
         for (const auto& spec : Keys()) {
-          if (section == spec.section) known += (known.empty() ? "" : ", ") + std::string(spec.name);
+          if (section == spec.section)
+            known += (known.empty() ? "" : ", ") + std::string(spec.name);
         }
         return c.Fail(kv, full, fmt::format("unknown key (known in [{}]: {})", section, known));
       }
@@ -429,8 +431,7 @@ bool LoadConfig(const std::string& path, Config* config, std::string* error) {
   cfg.source = path;
   Ctx c{path, &cfg.secrets, {}};
   if (std::ifstream probe(path); !probe) {
-    *error = fmt::format("{}: cannot read the configuration file: {}", path,
-                         std::strerror(errno));
+    *error = fmt::format("{}: cannot read the configuration file: {}", path, std::strerror(errno));
     return false;
   }
   toml::table root;

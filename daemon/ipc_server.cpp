@@ -37,8 +37,8 @@ bool IpcServer::Listen(const std::string& path, mode_t mode, std::string* error)
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
   if (path.empty() || path.size() >= sizeof(addr.sun_path)) {
-    *error = fmt::format("socket path \"{}\" must have 1 to {} bytes", path,
-                         sizeof(addr.sun_path) - 1);
+    *error =
+        fmt::format("socket path \"{}\" must have 1 to {} bytes", path, sizeof(addr.sun_path) - 1);
     return false;
   }
   std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
@@ -158,9 +158,8 @@ void IpcServer::HandleReady(std::span<const providers::WaitFd> fds) {
   round_tickets_.clear();
   for (auto& [id, c] : conns_) ProcessLines(c.get());
   if (service_->HasDeferred()) {
-    service_->Commit([this](uint64_t ticket, std::string reply) {
-      Complete(ticket, std::move(reply));
-    });
+    service_->Commit(
+        [this](uint64_t ticket, std::string reply) { Complete(ticket, std::move(reply)); });
   }
   for (auto& [id, c] : conns_) c->deferred = false;
 
@@ -191,16 +190,15 @@ void IpcServer::Accept() {
     if (!PeerAllowed(fd, &who)) {
       ++refused_;
       OUTBOXD_LOG_WARN("refused connection from {}: not in ipc.allowed_uids/allowed_gids", who);
-      std::string line =
-          ErrorReply(ErrorCode::kBadRequest, "this user may not use outboxd") + "\n";
+      std::string line = ErrorReply(ErrorCode::kBadRequest, "this user may not use outboxd") + "\n";
       (void)!write(fd, line.data(), line.size());
       close(fd);
       continue;
     }
     if (conns_.size() >= options_.max_connections) {
       ++refused_;
-      OUTBOXD_LOG_WARN("refused connection from {}: {} connections open (ipc.max_connections)",
-                       who, conns_.size());
+      OUTBOXD_LOG_WARN("refused connection from {}: {} connections open (ipc.max_connections)", who,
+                       conns_.size());
       std::string line = ErrorReply(ErrorCode::kBadRequest, "too many connections") + "\n";
       (void)!write(fd, line.data(), line.size());
       close(fd);
@@ -288,9 +286,9 @@ void IpcServer::ProcessLines(Conn* c) {
 }
 
 void IpcServer::RefuseLongLine(Conn* c) {
-  c->slots.push_back({true, ErrorReply(ErrorCode::kBadRequest,
-                                       fmt::format("request line longer than {} bytes",
-                                                   options_.max_request_bytes))});
+  c->slots.push_back(
+      {true, ErrorReply(ErrorCode::kBadRequest, fmt::format("request line longer than {} bytes",
+                                                            options_.max_request_bytes))});
   c->close_after_flush = true;
   c->in.clear();
   c->scanned = 0;

@@ -88,8 +88,8 @@ class IpcServer {
     size_t out_off = 0;
     bool read_closed = false;
     bool close_after_flush = false;
-    bool deferred = false;   // has an enqueue waiting for this round's commit
-    bool broken = false;     // write failed: drop
+    bool deferred = false;  // has an enqueue waiting for this round's commit
+    bool broken = false;    // write failed: drop
   };
 
   void Accept();

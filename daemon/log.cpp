@@ -26,11 +26,16 @@ void WriteStderr(std::string_view line) {
 }  // namespace
 
 bool ParseLogLevel(std::string_view name, LogLevel* level) {
-  if (name == "error") *level = LogLevel::kError;
-  else if (name == "warning") *level = LogLevel::kWarning;
-  else if (name == "info") *level = LogLevel::kInfo;
-  else if (name == "debug") *level = LogLevel::kDebug;
-  else return false;
+  if (name == "error")
+    *level = LogLevel::kError;
+  else if (name == "warning")
+    *level = LogLevel::kWarning;
+  else if (name == "info")
+    *level = LogLevel::kInfo;
+  else if (name == "debug")
+    *level = LogLevel::kDebug;
+  else
+    return false;
   return true;
 }
 
@@ -76,8 +81,10 @@ void LogLine(LogLevel level, std::string_view message) {
     std::lock_guard<std::mutex> lock(g_mu);
     sink = g_sink;
   }
-  if (sink) sink(line);
-  else WriteStderr(line);
+  if (sink)
+    sink(line);
+  else
+    WriteStderr(line);
 }
 
 }  // namespace outboxd

@@ -1,12 +1,11 @@
 #include "daemon/metrics.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
-
-#include <fmt/format.h>
 
 #include "daemon/service.h"
 
@@ -16,18 +15,21 @@ std::string EscapeLabel(std::string_view value) {
   std::string out;
   out.reserve(value.size());
   for (char c : value) {
-    if (c == '\\') out += "\\\\";
-    else if (c == '"') out += "\\\"";
-    else if (c == '\n') out += "\\n";
-    else out.push_back(c);
+    if (c == '\\')
+      out += "\\\\";
+    else if (c == '"')
+      out += "\\\"";
+    else if (c == '\n')
+      out += "\\n";
+    else
+      out.push_back(c);
   }
   return out;
 }
 
 void AppendMetricHeader(std::string* out, std::string_view name, std::string_view type,
                         std::string_view help) {
-  fmt::format_to(std::back_inserter(*out), "# HELP {} {}\n# TYPE {} {}\n", name, help, name,
-                 type);
+  fmt::format_to(std::back_inserter(*out), "# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
 }
 
 std::string FormatMetrics(const std::map<std::string, store::ProviderStats>& stats,
@@ -49,11 +51,9 @@ std::string FormatMetrics(const std::map<std::string, store::ProviderStats>& sta
     fmt::format_to(it, "outboxd_oldest_pending_age_seconds{{provider=\"{}\"}} {:.3f}\n",
                    EscapeLabel(name), age < 0 ? 0.0 : age);
   }
-  AppendMetricHeader(&out, "outboxd_database_bytes", "gauge",
-                     "Bytes of database pages in use.");
+  AppendMetricHeader(&out, "outboxd_database_bytes", "gauge", "Bytes of database pages in use.");
   fmt::format_to(it, "outboxd_database_bytes {}\n", db_used_bytes);
-  AppendMetricHeader(&out, "outboxd_database_file_bytes", "gauge",
-                     "Size of the database file.");
+  AppendMetricHeader(&out, "outboxd_database_file_bytes", "gauge", "Size of the database file.");
   fmt::format_to(it, "outboxd_database_file_bytes {}\n", db_file_bytes);
   AppendMetricHeader(&out, "outboxd_enqueued_total", "counter",
                      "Events accepted and committed since start.");
@@ -64,8 +64,7 @@ std::string FormatMetrics(const std::map<std::string, store::ProviderStats>& sta
   AppendMetricHeader(&out, "outboxd_queue_full_total", "counter",
                      "Enqueue requests refused because the store was full.");
   fmt::format_to(it, "outboxd_queue_full_total {}\n", counters.queue_full);
-  AppendMetricHeader(&out, "outboxd_rejected_total", "counter",
-                     "Requests rejected, by reason.");
+  AppendMetricHeader(&out, "outboxd_rejected_total", "counter", "Requests rejected, by reason.");
   fmt::format_to(it, "outboxd_rejected_total{{reason=\"invalid_event\"}} {}\n", counters.invalid);
   fmt::format_to(it, "outboxd_rejected_total{{reason=\"bad_request\"}} {}\n",
                  counters.bad_requests);

@@ -1,5 +1,6 @@
 // outboxctl: control and inspect a running outboxd over its socket.
 // Exit codes: 0 ok, 1 the daemon answered an error, 2 usage, 3 unreachable.
+#include <fmt/format.h>
 #include <rapidjson/document.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
@@ -15,8 +16,6 @@
 #include <string>
 #include <vector>
 
-#include <fmt/format.h>
-
 #include "daemon/config.h"
 #include "daemon/ctl_client.h"
 
@@ -26,8 +25,8 @@ using rapidjson::Document;
 using rapidjson::Value;
 
 constexpr int kOk = 0, kDaemonError = 1, kUsage = 2, kUnreachable = 3;
-constexpr size_t kBatch = 1000;   // events per enqueue request from stdin
-constexpr size_t kWindow = 8;     // enqueue requests in flight
+constexpr size_t kBatch = 1000;  // events per enqueue request from stdin
+constexpr size_t kWindow = 8;    // enqueue requests in flight
 
 struct Args {
   std::string socket;
@@ -98,8 +97,10 @@ int Simple(const Args& a, const std::string& request,
   std::string raw;
   int rc = Call(a, request, &reply, &raw);
   if (rc != kOk) return rc;
-  if (a.json) std::printf("%s\n", raw.c_str());
-  else human(reply);
+  if (a.json)
+    std::printf("%s\n", raw.c_str());
+  else
+    human(reply);
   return kOk;
 }
 
@@ -148,7 +149,8 @@ bool Selectors(const Args& a, std::string* req) {
     const std::string& s = it->second;
     while (start <= s.size()) {
       size_t comma = s.find(',', start);
-      std::string one = s.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+      std::string one =
+          s.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
       int64_t id;
       if (!ParseId(one, &id)) {
         std::fprintf(stderr, "outboxctl: --ids takes ids separated by commas, not \"%s\"\n",
@@ -198,10 +200,10 @@ int EnqueueStdin(const Args& a, const std::string& provider) {
     Document r;
     r.Parse(line->c_str(), line->size());
     if (r.HasParseError() || !r.IsObject() || !r["ok"].GetBool()) {
-      std::string msg = r.IsObject() && r.HasMember("error") ? r["error"]["message"].GetString()
-                                                              : *line;
-      std::string code = r.IsObject() && r.HasMember("error") ? r["error"]["code"].GetString()
-                                                               : "bad answer";
+      std::string msg =
+          r.IsObject() && r.HasMember("error") ? r["error"]["message"].GetString() : *line;
+      std::string code =
+          r.IsObject() && r.HasMember("error") ? r["error"]["code"].GetString() : "bad answer";
       std::fprintf(stderr, "outboxctl: lines %zu-%zu not enqueued: %s: %s\n", first,
                    first + count - 1, code.c_str(), msg.c_str());
       rc = kDaemonError;
@@ -215,8 +217,8 @@ int EnqueueStdin(const Args& a, const std::string& provider) {
   size_t in_batch = 0, first_line = 1;
   auto flush = [&]() -> bool {
     if (in_batch == 0) return true;
-    std::string req = "{\"op\":\"enqueue\",\"provider\":" + Quote(provider) + ",\"events\":[" +
-                      events + "]}";
+    std::string req =
+        "{\"op\":\"enqueue\",\"provider\":" + Quote(provider) + ",\"events\":[" + events + "]}";
     if (!c.Send(req)) {
       std::fprintf(stderr, "outboxctl: the connection to outboxd broke\n");
       rc = kUnreachable;
@@ -261,9 +263,10 @@ int EnqueueStdin(const Args& a, const std::string& provider) {
 int Enqueue(const Args& a) {
   const std::string& provider = a.positional[0];
   if (a.positional.size() < 2 || a.positional[1] == "-") return EnqueueStdin(a, provider);
-  std::string req = "{\"op\":\"enqueue\",\"provider\":" + Quote(provider) +
-                    ",\"event\":" + a.positional[1];
-  if (auto it = a.options.find("key"); it != a.options.end()) req += ",\"key\":" + Quote(it->second);
+  std::string req =
+      "{\"op\":\"enqueue\",\"provider\":" + Quote(provider) + ",\"event\":" + a.positional[1];
+  if (auto it = a.options.find("key"); it != a.options.end())
+    req += ",\"key\":" + Quote(it->second);
   req += "}";
   Document check;
   check.Parse(a.positional[1].c_str());
@@ -288,8 +291,10 @@ void PrintEvent(const Value& e) {
   if (std::string(e["state"].GetString()) == "pending") {
     std::printf("next attempt:    %s\n", When(Num(e, "next_attempt_at")).c_str());
   }
-  if (e["last_status"].GetInt() != 0) std::printf("last status:     %d\n", e["last_status"].GetInt());
-  if (!Str(e, "last_error").empty()) std::printf("last error:      %s\n", Str(e, "last_error").c_str());
+  if (e["last_status"].GetInt() != 0)
+    std::printf("last status:     %d\n", e["last_status"].GetInt());
+  if (!Str(e, "last_error").empty())
+    std::printf("last error:      %s\n", Str(e, "last_error").c_str());
   if (e.HasMember("response")) std::printf("response:        %s\n", e["response"].GetString());
   if (e.HasMember("body")) std::printf("body:            %s\n", e["body"].GetString());
 }
@@ -350,13 +355,12 @@ int Stats(const Args& a) {
       const Value& p = m.value;
       std::string lane = Str(p, "state");
       if (Num(p, "paused_until") > 0) lane += " " + When(Num(p, "paused_until"));
-      std::printf("%-16s %9lld %8lld %10lld %8lld %8s %-13s %-12s %s\n", m.name.GetString(),
-                  static_cast<long long>(Num(p, "pending")),
-                  static_cast<long long>(Num(p, "inflight")),
-                  static_cast<long long>(Num(p, "delivered")),
-                  static_cast<long long>(Num(p, "dead")), Age(Num(p, "oldest_pending_age_s")).c_str(),
-                  lane.c_str(), When(Num(p, "next_attempt_at")).c_str(),
-                  Str(p, "last_error").c_str());
+      std::printf(
+          "%-16s %9lld %8lld %10lld %8lld %8s %-13s %-12s %s\n", m.name.GetString(),
+          static_cast<long long>(Num(p, "pending")), static_cast<long long>(Num(p, "inflight")),
+          static_cast<long long>(Num(p, "delivered")), static_cast<long long>(Num(p, "dead")),
+          Age(Num(p, "oldest_pending_age_s")).c_str(), lane.c_str(),
+          When(Num(p, "next_attempt_at")).c_str(), Str(p, "last_error").c_str());
     }
     std::printf("database: %.1f MiB in use\n", Num(r, "db_bytes") / (1 << 20));
   });
@@ -393,26 +397,46 @@ int Metrics(const Args& a) {
   std::string raw;
   int rc = Call(a, R"({"op":"metrics"})", &reply, &raw);
   if (rc != kOk) return rc;
-  if (a.json) std::printf("%s\n", raw.c_str());
-  else std::fputs(reply["text"].GetString(), stdout);
+  if (a.json)
+    std::printf("%s\n", raw.c_str());
+  else
+    std::fputs(reply["text"].GetString(), stdout);
   return kOk;
 }
 
 const std::vector<Command>& Commands() {
   static const std::vector<Command> commands = {
       {"ping", "ping", "Check that outboxd answers.", {}, 0, 0, Ping},
-      {"enqueue", "enqueue PROVIDER (JSON [--key KEY] | -)",
+      {"enqueue",
+       "enqueue PROVIDER (JSON [--key KEY] | -)",
        "Enqueue one event, or with -, one event per line of standard input, in batches.",
-       {"key"}, 1, 2, Enqueue},
+       {"key"},
+       1,
+       2,
+       Enqueue},
       {"get", "get ID", "Show one event.", {}, 1, 1, Get},
-      {"list", "list [--state S] [--provider P] [--limit N] [--after ID]",
+      {"list",
+       "list [--state S] [--provider P] [--limit N] [--after ID]",
        "List events by id (with --json: NDJSON, one event per line).",
-       {"state", "provider", "limit", "after", "ids"}, 0, 0, List},
+       {"state", "provider", "limit", "after", "ids"},
+       0,
+       0,
+       List},
       {"stats", "stats", "Show queue depth and lane state per provider.", {}, 0, 0, Stats},
-      {"retry", "retry (--ids 1,2,3 | --provider P [--state S])",
-       "Make dead events pending again.", {"ids", "provider", "state"}, 0, 0, Retry},
-      {"purge", "purge (--ids 1,2,3 | --provider P | --state S)",
-       "Delete events that are not in flight.", {"ids", "provider", "state"}, 0, 0, Purge},
+      {"retry",
+       "retry (--ids 1,2,3 | --provider P [--state S])",
+       "Make dead events pending again.",
+       {"ids", "provider", "state"},
+       0,
+       0,
+       Retry},
+      {"purge",
+       "purge (--ids 1,2,3 | --provider P | --state S)",
+       "Delete events that are not in flight.",
+       {"ids", "provider", "state"},
+       0,
+       0,
+       Purge},
       {"pause", "pause PROVIDER", "Stop delivering to a provider.", {}, 1, 1, Pause},
       {"resume", "resume PROVIDER", "Resume delivering to a provider.", {}, 1, 1, Resume},
       {"metrics", "metrics", "Print metrics in the Prometheus text format.", {}, 0, 0, Metrics},
@@ -480,10 +504,10 @@ int main(int argc, char** argv) {
       bool known = false;
       for (const auto& o : cmd->options) known |= o == name;
       if (!known || i + 1 >= rest.size()) {
-        std::fprintf(stderr, "outboxctl: %s: %s\nusage: outboxctl %s\n", cmd->name,
-                     known ? ("--" + name + " needs a value").c_str()
-                           : ("unknown option " + s).c_str(),
-                     cmd->usage);
+        std::fprintf(
+            stderr, "outboxctl: %s: %s\nusage: outboxctl %s\n", cmd->name,
+            known ? ("--" + name + " needs a value").c_str() : ("unknown option " + s).c_str(),
+            cmd->usage);
         return kUsage;
       }
       a.options[name] = rest[++i];

@@ -17,12 +17,16 @@ bool DepthWithin(std::string_view line, int limit) {
   bool escaped = false;
   for (char c : line) {
     if (in_string) {
-      if (escaped) escaped = false;
-      else if (c == '\\') escaped = true;
-      else if (c == '"') in_string = false;
+      if (escaped)
+        escaped = false;
+      else if (c == '\\')
+        escaped = true;
+      else if (c == '"')
+        in_string = false;
       continue;
     }
-    if (c == '"') in_string = true;
+    if (c == '"')
+      in_string = true;
     else if (c == '{' || c == '[') {
       if (++depth > limit) return false;
     } else if (c == '}' || c == ']') {
@@ -56,14 +60,22 @@ bool FindDuplicateKey(const rapidjson::Value& value, std::string* key) {
 
 const char* ErrorCodeName(ErrorCode code) {
   switch (code) {
-    case ErrorCode::kBadRequest: return "bad_request";
-    case ErrorCode::kUnknownOp: return "unknown_op";
-    case ErrorCode::kUnknownProvider: return "unknown_provider";
-    case ErrorCode::kInvalidEvent: return "invalid_event";
-    case ErrorCode::kQueueFull: return "queue_full";
-    case ErrorCode::kShuttingDown: return "shutting_down";
-    case ErrorCode::kNotFound: return "not_found";
-    case ErrorCode::kInternal: return "internal";
+    case ErrorCode::kBadRequest:
+      return "bad_request";
+    case ErrorCode::kUnknownOp:
+      return "unknown_op";
+    case ErrorCode::kUnknownProvider:
+      return "unknown_provider";
+    case ErrorCode::kInvalidEvent:
+      return "invalid_event";
+    case ErrorCode::kQueueFull:
+      return "queue_full";
+    case ErrorCode::kShuttingDown:
+      return "shutting_down";
+    case ErrorCode::kNotFound:
+      return "not_found";
+    case ErrorCode::kInternal:
+      return "internal";
   }
   return "internal";
 }
@@ -78,12 +90,11 @@ bool ParseRequestLine(std::string_view line, rapidjson::Document* doc, std::stri
     return false;
   }
   constexpr unsigned kFlags = rapidjson::kParseValidateEncodingFlag |
-                              rapidjson::kParseIterativeFlag |
-                              rapidjson::kParseFullPrecisionFlag;
+                              rapidjson::kParseIterativeFlag | rapidjson::kParseFullPrecisionFlag;
   doc->Parse<kFlags>(line.data(), line.size());
   if (doc->HasParseError()) {
-    *error = std::string("invalid JSON at byte ") + std::to_string(doc->GetErrorOffset()) +
-             ": " + rapidjson::GetParseError_En(doc->GetParseError());
+    *error = std::string("invalid JSON at byte ") + std::to_string(doc->GetErrorOffset()) + ": " +
+             rapidjson::GetParseError_En(doc->GetParseError());
     return false;
   }
   if (!doc->IsObject()) {

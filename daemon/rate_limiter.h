@@ -42,7 +42,7 @@ class RateLimiter {
   double window_ = 0;    // the sliding window, a hair longer than the period
   double burst_ = 1;     // units the pacer lets go at once
   double tat_ = -std::numeric_limits<double>::infinity();  // theoretical arrival time
-  mutable std::deque<std::pair<double, double>> sent_;  // (time, cost) within the window
+  mutable std::deque<std::pair<double, double>> sent_;     // (time, cost) within the window
   mutable double window_cost_ = 0;
 };
 

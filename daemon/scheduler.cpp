@@ -1,11 +1,11 @@
 #include "daemon/scheduler.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
 #include <set>
-
-#include <fmt/format.h>
 
 #include "daemon/log.h"
 #include "daemon/metrics.h"
@@ -141,8 +141,10 @@ double Scheduler::RunDue() {
   double deadline = kInf;
   for (auto& [name, lane] : lanes_) RunLane(lane.get(), mono, wall, &deadline);
   for (auto it = lanes_.begin(); it != lanes_.end();) {
-    if (it->second->retiring && it->second->in_flight == 0) it = lanes_.erase(it);
-    else ++it;
+    if (it->second->retiring && it->second->in_flight == 0)
+      it = lanes_.erase(it);
+    else
+      ++it;
   }
   Flush();
   if (!outcomes_.empty()) deadline = std::min(deadline, mono + 1);  // settle failed: retry
@@ -181,7 +183,8 @@ void Scheduler::RunLane(Lane* lane, double mono, double wall, double* deadline) 
     lane->due_wall = due.value_or(kInf);
   }
   if (*lane->due_wall > wall) {
-    if (*lane->due_wall < kInf) *deadline = std::min(*deadline, ToMono(*lane->due_wall, mono, wall));
+    if (*lane->due_wall < kInf)
+      *deadline = std::min(*deadline, ToMono(*lane->due_wall, mono, wall));
     return;
   }
   // Bounded work per call, so clients are served between rounds even when a
@@ -247,18 +250,19 @@ void Scheduler::RunLane(Lane* lane, double mono, double wall, double* deadline) 
   }
 }
 
-double Scheduler::StartEvents(Lane* lane, std::vector<store::Event>* rows, double mono,
-                              double wall, bool probe) {
+double Scheduler::StartEvents(Lane* lane, std::vector<store::Event>* rows, double mono, double wall,
+                              bool probe) {
   providers::Provider* p = lane->provider.get();
   double released_until = 0;
   for (auto& e : *rows) {
     if (wall - e.age_from >= options_.max_age_s) {
       ++lane->dead_expired;
       OUTBOXD_LOG_INFO("event {} ({}) expired after {} attempts", e.id, lane->name, e.attempts);
-      AddOutcome(lane, {e.id, store::OutcomeKind::kDead, wall, e.last_status,
-                        "expired: older than delivery.max_age" +
-                            (e.last_error.empty() ? std::string() : "; last error: " + e.last_error),
-                        std::nullopt, false});
+      AddOutcome(lane,
+                 {e.id, store::OutcomeKind::kDead, wall, e.last_status,
+                  "expired: older than delivery.max_age" +
+                      (e.last_error.empty() ? std::string() : "; last error: " + e.last_error),
+                  std::nullopt, false});
       continue;
     }
     StoredEvent view = View(e);
@@ -312,8 +316,7 @@ void Scheduler::OnCompletions(std::vector<providers::HttpTransport::Completion>*
   Flush();
 }
 
-void Scheduler::DigestAuth(Lane* lane, const providers::HttpResponse& r, double mono,
-                           double wall) {
+void Scheduler::DigestAuth(Lane* lane, const providers::HttpResponse& r, double mono, double wall) {
   lane->auth_in_flight = false;
   providers::AuthResult a = lane->provider->HandleAuthResponse(r, wall);
   if (a.ok) {
@@ -381,9 +384,10 @@ void Scheduler::Digest(Lane* lane, Pending* p, const providers::HttpResponse& r,
       ++lane->rate_limited;
       lane->last_error = v.reason;
       double until = v.lane_pause_until.value_or(wall + 1);
-      if (ToMono(until, mono, wall) > lane->pause_until) lane->pause_until = ToMono(until, mono, wall);
-      AddOutcome(lane, {e.id, store::OutcomeKind::kRetry, std::max(until, wall), v.status,
-                        v.reason, std::nullopt, false});
+      if (ToMono(until, mono, wall) > lane->pause_until)
+        lane->pause_until = ToMono(until, mono, wall);
+      AddOutcome(lane, {e.id, store::OutcomeKind::kRetry, std::max(until, wall), v.status, v.reason,
+                        std::nullopt, false});
       lane->due_wall = std::min(lane->due_wall.value_or(kInf), until);
       return;
     }
@@ -409,16 +413,16 @@ void Scheduler::Digest(Lane* lane, Pending* p, const providers::HttpResponse& r,
       lane->last_error = v.reason;
       OUTBOXD_LOG_INFO("lane {}: credentials refused ({}); fetching a new token", lane->name,
                        v.reason);
-      AddOutcome(lane, {e.id, store::OutcomeKind::kRetry, wall, v.status, v.reason, std::nullopt,
-                        false});
+      AddOutcome(lane,
+                 {e.id, store::OutcomeKind::kRetry, wall, v.status, v.reason, std::nullopt, false});
       lane->due_wall = std::min(lane->due_wall.value_or(kInf), wall);
       return;
   }
   // Expired while failing.
   ++lane->dead_expired;
-  AddOutcome(lane, {e.id, store::OutcomeKind::kDead, wall, v.status,
-                    "expired: older than delivery.max_age; last error: " + v.reason, std::nullopt,
-                    true});
+  AddOutcome(lane,
+             {e.id, store::OutcomeKind::kDead, wall, v.status,
+              "expired: older than delivery.max_age; last error: " + v.reason, std::nullopt, true});
 }
 
 void Scheduler::AddOutcome(Lane*, store::Outcome o) {
@@ -430,7 +434,8 @@ void Scheduler::Flush() {
   if (outcomes_.empty()) return;
   store::Status s = store_->Settle(outcomes_);
   if (!s.ok()) {
-    if (!store_failed_) OUTBOXD_LOG_ERROR("settling {} outcomes failed: {}", outcomes_.size(), s.ToString());
+    if (!store_failed_)
+      OUTBOXD_LOG_ERROR("settling {} outcomes failed: {}", outcomes_.size(), s.ToString());
     store_failed_ = true;  // no new claims until the store takes writes again
     return;
   }
@@ -463,11 +468,16 @@ bool Scheduler::Describe(std::string_view provider, LaneInfo* info) const {
   if (!lane) return false;
   double mono = clock_->Monotonic();
   double wall = clock_->Now();
-  if (lane->manual_pause) info->state = "paused";
-  else if (lane->offline) info->state = "probing";
-  else if (lane->auth_failures > 0 || lane->auth_in_flight) info->state = "auth";
-  else if (lane->pause_until > mono) info->state = "rate_limited";
-  else info->state = "active";
+  if (lane->manual_pause)
+    info->state = "paused";
+  else if (lane->offline)
+    info->state = "probing";
+  else if (lane->auth_failures > 0 || lane->auth_in_flight)
+    info->state = "auth";
+  else if (lane->pause_until > mono)
+    info->state = "rate_limited";
+  else
+    info->state = "active";
   info->paused_until = lane->pause_until > mono ? wall + (lane->pause_until - mono) : 0;
   std::string rates;
   for (const auto& l : lane->limiters) rates += (rates.empty() ? "" : ", ") + FormatRate(l.rate());

@@ -31,10 +31,10 @@ namespace outboxd {
 
 struct SchedulerOptions {
   double max_age_s = 7 * 86400.0;
-  BackoffPolicy backoff;                     // per event
-  BackoffPolicy probe{1, 60};                // offline probing per lane
-  BackoffPolicy auth_retry{1, 300};          // token requests that failed
-  int claim_batch = 256;                     // rows per claim at most
+  BackoffPolicy backoff;             // per event
+  BackoffPolicy probe{1, 60};        // offline probing per lane
+  BackoffPolicy auth_retry{1, 300};  // token requests that failed
+  int claim_batch = 256;             // rows per claim at most
 };
 
 // A lane's configuration. The scheduler owns the provider.
@@ -48,8 +48,8 @@ struct LaneSpec {
 
 class Scheduler : public LaneControl {
  public:
-  Scheduler(store::Store* store, providers::HttpTransport* transport, Clock* clock,
-            Random* random, SchedulerOptions options);
+  Scheduler(store::Store* store, providers::HttpTransport* transport, Clock* clock, Random* random,
+            SchedulerOptions options);
   ~Scheduler() override;
 
   // Adds lanes or replaces the configuration of lanes with the same name,
@@ -94,8 +94,7 @@ class Scheduler : public LaneControl {
   // back to pending; returns the earliest time they are due again (0: none).
   double StartEvents(Lane* lane, std::vector<store::Event>* events, double mono, double wall,
                      bool probe);
-  void Digest(Lane* lane, Pending* p, const providers::HttpResponse& r, double mono,
-              double wall);
+  void Digest(Lane* lane, Pending* p, const providers::HttpResponse& r, double mono, double wall);
   void DigestAuth(Lane* lane, const providers::HttpResponse& r, double mono, double wall);
   void AddOutcome(Lane* lane, store::Outcome o);
   void Flush();

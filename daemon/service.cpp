@@ -125,8 +125,8 @@ void Service::SetProviders(std::map<std::string, providers::Provider*, std::less
   providers_ = std::move(providers);
 }
 
-Service::Action Service::Handle(std::string_view line, bool conn_has_deferred,
-                                uint64_t ticket, std::string* reply) {
+Service::Action Service::Handle(std::string_view line, bool conn_has_deferred, uint64_t ticket,
+                                std::string* reply) {
   rapidjson::Document req;
   std::string error;
   if (!ParseRequestLine(line, &req, &error)) {
@@ -262,9 +262,9 @@ std::string Service::Enqueue(const rapidjson::Document& req, uint64_t ticket, bo
         if (!k.IsNull()) {
           if (!k.IsString() || k.GetStringLength() == 0 || k.GetStringLength() > 255) {
             ++counters_.bad_requests;
-            return ErrorReply(ErrorCode::kBadRequest,
-                              fmt::format("keys[{}]: must be null or a string of 1 to 255 bytes",
-                                          i));
+            return ErrorReply(
+                ErrorCode::kBadRequest,
+                fmt::format("keys[{}]: must be null or a string of 1 to 255 bytes", i));
           }
           key = Str(k);
         }
@@ -284,9 +284,9 @@ std::string Service::Enqueue(const rapidjson::Document& req, uint64_t ticket, bo
     std::string prefix = single ? "" : fmt::format("events[{}].", i);
     if (!events[i]->IsObject()) {
       ++counters_.invalid;
-      return ErrorReply(ErrorCode::kInvalidEvent,
-                        single ? "event: must be an object"
-                               : fmt::format("events[{}]: must be an object", i));
+      return ErrorReply(
+          ErrorCode::kInvalidEvent,
+          single ? "event: must be an object" : fmt::format("events[{}]: must be an object", i));
     }
     if (!p->second->Validate(*events[i], keys[i], now, &v, &error)) {
       ++counters_.invalid;
@@ -377,7 +377,8 @@ std::string Service::Get(const rapidjson::Document& req) {
   store::Event e;
   store::Status s = store_->Get(it->value.GetInt64(), &e);
   if (s.code() == store::Code::kNotFound) {
-    return ErrorReply(ErrorCode::kNotFound, fmt::format("no event with id {}", it->value.GetInt64()));
+    return ErrorReply(ErrorCode::kNotFound,
+                      fmt::format("no event with id {}", it->value.GetInt64()));
   }
   if (!s.ok()) return StoreError(s);
   ReplyWriter w;
@@ -390,8 +391,7 @@ std::string Service::List(const rapidjson::Document& req) {
   store::Filter filter;
   std::string error;
   int64_t limit = 100, after_id = 0;
-  if (!ReadFilter(req, &filter, &error) ||
-      !OptionalInt(req, "limit", 1, 1000, &limit, &error) ||
+  if (!ReadFilter(req, &filter, &error) || !OptionalInt(req, "limit", 1, 1000, &limit, &error) ||
       !OptionalInt(req, "after_id", 0, std::numeric_limits<int64_t>::max(), &after_id, &error)) {
     return ErrorReply(ErrorCode::kBadRequest, error);
   }
@@ -406,8 +406,8 @@ std::string Service::List(const rapidjson::Document& req) {
   return w.Finish();
 }
 
-store::Status Service::ReadStats(std::map<std::string, store::ProviderStats>* stats,
-                                 int64_t* used, int64_t* file) {
+store::Status Service::ReadStats(std::map<std::string, store::ProviderStats>* stats, int64_t* used,
+                                 int64_t* file) {
   store::Status s = store_->Stats(stats);
   if (s.ok()) s = store_->Size(used, file);
   return s;
@@ -439,8 +439,8 @@ std::string Service::Stats() {
       w.w().Int64(st.count[i]);
     }
     w.w().Key("oldest_pending_age_s");
-    w.w().Double(st.oldest_pending_created_at > 0 ? std::max(0.0, now - st.oldest_pending_created_at)
-                                                  : 0.0);
+    w.w().Double(
+        st.oldest_pending_created_at > 0 ? std::max(0.0, now - st.oldest_pending_created_at) : 0.0);
     w.w().Key("next_attempt_at");
     w.w().Double(st.next_attempt_at);
     LaneControl::LaneInfo info;
@@ -483,8 +483,8 @@ std::string Service::RetryOrPurge(const rapidjson::Document& req, bool retry) {
   }
   if (retry && !filter.state && filter.ids.empty()) filter.state = store::State::kDead;
   int64_t count = 0;
-  store::Status s = retry ? store_->Retry(filter, clock_->Now(), &count)
-                          : store_->Purge(filter, &count);
+  store::Status s =
+      retry ? store_->Retry(filter, clock_->Now(), &count) : store_->Purge(filter, &count);
   if (!s.ok()) return StoreError(s);
   OUTBOXD_LOG_INFO("{}: {} events (provider={}, state={}, ids={})", retry ? "retry" : "purge",
                    count, filter.provider.empty() ? "*" : filter.provider,

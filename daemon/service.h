@@ -79,8 +79,7 @@ class Service {
   // Handles one request line. `conn_has_deferred`: the same connection has
   // an enqueue deferred in this round, so an op that is not an enqueue must
   // wait for the commit to keep the connection's order (kAfterCommit).
-  Action Handle(std::string_view line, bool conn_has_deferred, uint64_t ticket,
-                std::string* reply);
+  Action Handle(std::string_view line, bool conn_has_deferred, uint64_t ticket, std::string* reply);
 
   bool HasDeferred() const { return !deferred_.empty(); }
 

@@ -13,10 +13,12 @@ namespace {
 bool TakeNumber(std::string_view* s, double* value) {
   size_t i = 0;
   bool digits = false, dot = false;
-  while (i < s->size() && (std::isdigit(static_cast<unsigned char>((*s)[i])) ||
-                           ((*s)[i] == '.' && !dot))) {
-    if ((*s)[i] == '.') dot = true;
-    else digits = true;
+  while (i < s->size() &&
+         (std::isdigit(static_cast<unsigned char>((*s)[i])) || ((*s)[i] == '.' && !dot))) {
+    if ((*s)[i] == '.')
+      dot = true;
+    else
+      digits = true;
     ++i;
   }
   if (!digits) return false;
@@ -42,12 +44,18 @@ bool ParseDuration(std::string_view text, double* seconds, std::string* error) {
     std::string_view unit = s.substr(0, i);
     s.remove_prefix(i);
     double mult;
-    if (unit == "ms") mult = 0.001;
-    else if (unit == "s" || (unit.empty() && s.empty() && !any)) mult = 1;
-    else if (unit == "m" || unit == "min") mult = 60;
-    else if (unit == "h") mult = 3600;
-    else if (unit == "d") mult = 86400;
-    else if (unit == "w") mult = 7 * 86400;
+    if (unit == "ms")
+      mult = 0.001;
+    else if (unit == "s" || (unit.empty() && s.empty() && !any))
+      mult = 1;
+    else if (unit == "m" || unit == "min")
+      mult = 60;
+    else if (unit == "h")
+      mult = 3600;
+    else if (unit == "d")
+      mult = 86400;
+    else if (unit == "w")
+      mult = 7 * 86400;
     else {
       *error = fmt::format("\"{}\": unknown unit \"{}\" (use ms, s, m, h, d, w)", text, unit);
       return false;
@@ -72,15 +80,24 @@ bool ParseSize(std::string_view text, int64_t* bytes, std::string* error) {
   }
   while (!s.empty() && s.front() == ' ') s.remove_prefix(1);
   double mult;
-  if (s.empty() || s == "B") mult = 1;
-  else if (s == "KiB" || s == "K") mult = 1024.0;
-  else if (s == "MiB" || s == "M") mult = 1024.0 * 1024;
-  else if (s == "GiB" || s == "G") mult = 1024.0 * 1024 * 1024;
-  else if (s == "TiB") mult = 1024.0 * 1024 * 1024 * 1024;
-  else if (s == "kB" || s == "KB") mult = 1e3;
-  else if (s == "MB") mult = 1e6;
-  else if (s == "GB") mult = 1e9;
-  else if (s == "TB") mult = 1e12;
+  if (s.empty() || s == "B")
+    mult = 1;
+  else if (s == "KiB" || s == "K")
+    mult = 1024.0;
+  else if (s == "MiB" || s == "M")
+    mult = 1024.0 * 1024;
+  else if (s == "GiB" || s == "G")
+    mult = 1024.0 * 1024 * 1024;
+  else if (s == "TiB")
+    mult = 1024.0 * 1024 * 1024 * 1024;
+  else if (s == "kB" || s == "KB")
+    mult = 1e3;
+  else if (s == "MB")
+    mult = 1e6;
+  else if (s == "GB")
+    mult = 1e9;
+  else if (s == "TB")
+    mult = 1e12;
   else {
     *error = fmt::format("\"{}\": unknown unit \"{}\" (use B, KiB, MiB, GiB, kB, MB, GB)", text, s);
     return false;
@@ -105,10 +122,14 @@ bool ParseRate(std::string_view text, providers::Rate* rate, std::string* error)
   }
   std::string_view unit = text.substr(slash + 1);
   double period;
-  if (unit == "s" || unit == "sec" || unit == "second") period = 1;
-  else if (unit == "m" || unit == "min" || unit == "minute") period = 60;
-  else if (unit == "h" || unit == "hour") period = 3600;
-  else if (unit == "d" || unit == "day") period = 86400;
+  if (unit == "s" || unit == "sec" || unit == "second")
+    period = 1;
+  else if (unit == "m" || unit == "min" || unit == "minute")
+    period = 60;
+  else if (unit == "h" || unit == "hour")
+    period = 3600;
+  else if (unit == "d" || unit == "day")
+    period = 86400;
   else {
     *error = fmt::format("\"{}\": unknown period \"{}\" (use s, min, h, d)", text, unit);
     return false;
@@ -120,11 +141,11 @@ bool ParseRate(std::string_view text, providers::Rate* rate, std::string* error)
 
 std::string FormatRate(const providers::Rate& rate) {
   if (rate.count <= 0) return "unlimited";
-  const char* unit = rate.period_s >= 86400 ? "d"
+  const char* unit = rate.period_s >= 86400  ? "d"
                      : rate.period_s >= 3600 ? "h"
                      : rate.period_s >= 60   ? "min"
                                              : "s";
-  double period = rate.period_s >= 86400 ? 86400
+  double period = rate.period_s >= 86400  ? 86400
                   : rate.period_s >= 3600 ? 3600
                   : rate.period_s >= 60   ? 60
                                           : 1;

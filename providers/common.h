@@ -38,8 +38,8 @@ bool OnlyKnownFields(const rapidjson::Value& obj, std::initializer_list<std::str
 bool RequireString(const rapidjson::Value& obj, const char* name, size_t max, std::string* out,
                    std::string* error);
 // An optional string member: false only when present and not a string.
-bool OptionalString(const rapidjson::Value& obj, const char* name, size_t max,
-                    std::string* out, bool* present, std::string* error);
+bool OptionalString(const rapidjson::Value& obj, const char* name, size_t max, std::string* out,
+                    bool* present, std::string* error);
 
 // 8-4-4-4-12 hex digits.
 bool IsGuid(std::string_view s);

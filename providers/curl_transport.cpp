@@ -6,12 +6,11 @@
 // ca_file replaces the system CA bundle for that request. Proxies come from
 // the usual environment variables (libcurl's default). No signals.
 #include <curl/curl.h>
+#include <fmt/format.h>
 
 #include <algorithm>
 #include <map>
 #include <mutex>
-
-#include <fmt/format.h>
 
 #include "providers/http.h"
 
@@ -213,7 +212,7 @@ class CurlTransport : public HttpTransport {
         t->response.status = static_cast<int>(status);
       } else {
         t->response.error = t->too_large ? TransportError::kTooLarge : MapError(code);
-        std::string msg = t->too_large ? fmt::format("answer body over {} bytes", kMaxResponseBody)
+        std::string msg = t->too_large  ? fmt::format("answer body over {} bytes", kMaxResponseBody)
                           : t->error[0] ? std::string(t->error)
                                         : std::string(curl_easy_strerror(code));
         // curl's messages may quote the URL: never let a query through.

@@ -2,9 +2,8 @@
 //   POST {PublicEndpoint}api/v1.0/orgs/{orgId}/pushdatareceiver/events
 //   body {"TrackingId": GUID, "DeviceToken": "...", "PushNotificationStatus": 1}
 // 202 accepted; 400 invalid (permanent). No auth header is documented.
-#include <rapidjson/document.h>
-
 #include <fmt/format.h>
+#include <rapidjson/document.h>
 
 #include "providers/types.h"
 

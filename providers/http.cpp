@@ -7,8 +7,7 @@ namespace outboxd::providers {
 const std::string* HttpResponse::FindHeader(std::string_view name) const {
   const std::string* found = nullptr;
   for (const auto& h : headers) {
-    if (h.name.size() == name.size() &&
-        strncasecmp(h.name.data(), name.data(), name.size()) == 0) {
+    if (h.name.size() == name.size() && strncasecmp(h.name.data(), name.data(), name.size()) == 0) {
       found = &h.value;
     }
   }

@@ -30,9 +30,9 @@ struct HttpRequest {
   std::string url;
   std::vector<Header> headers;
   std::string body;
-  double timeout_s = 30;          // whole request
+  double timeout_s = 30;  // whole request
   double connect_timeout_s = 10;
-  std::string ca_file;            // extra CA bundle; verification is always on
+  std::string ca_file;  // extra CA bundle; verification is always on
 };
 
 // Why a request got no HTTP answer. Everything but kNone means the server
@@ -43,8 +43,8 @@ enum class TransportError {
   kConnect,
   kTls,
   kTimeout,
-  kReset,      // connection closed or reset mid-request
-  kTooLarge,   // the answer's body passed the cap
+  kReset,     // connection closed or reset mid-request
+  kTooLarge,  // the answer's body passed the cap
   kOther,
 };
 const char* TransportErrorName(TransportError error);
@@ -54,7 +54,7 @@ struct HttpResponse {
   std::string error_message;  // never contains credentials
   int status = 0;             // 0 when error != kNone
   std::vector<Header> headers;
-  std::string body;           // capped at kMaxResponseBody
+  std::string body;  // capped at kMaxResponseBody
 
   // Case-insensitive header lookup; the last value wins. nullptr if absent.
   const std::string* FindHeader(std::string_view name) const;
@@ -86,8 +86,7 @@ class HttpTransport {
   // Waits at most timeout_ms for network progress or for one of `fds` to be
   // ready (their revents are set), drives all transfers, and appends every
   // finished request to `done`. Returns early on Wakeup().
-  virtual void Wait(std::span<WaitFd> fds, int timeout_ms,
-                    std::vector<Completion>* done) = 0;
+  virtual void Wait(std::span<WaitFd> fds, int timeout_ms, std::vector<Completion>* done) = 0;
 
   // Makes a Wait in progress (or the next one) return at once. Thread-safe.
   virtual void Wakeup() = 0;

@@ -5,11 +5,10 @@
 //     (an event {"type":"event","customer_id":...,"actions":[...]})
 // Auth: Basic base64(workspaceId:key) and MOE-APPKEY: <workspaceId>; the
 // Data API has its own key. Data centres api-01 ... api-06 and api-101.
+#include <fmt/format.h>
 #include <rapidjson/document.h>
 
 #include <cmath>
-
-#include <fmt/format.h>
 
 #include "providers/types.h"
 
@@ -110,8 +109,9 @@ class MoEngage : public ProviderBase {
         return false;
       }
       std::string sub;
-      if (!OnlyKnownFields(act, {"action", "attributes", "current_time", "user_timezone_offset",
-                                 "platform", "app_version", "user_time"},
+      if (!OnlyKnownFields(act,
+                           {"action", "attributes", "current_time", "user_timezone_offset",
+                            "platform", "app_version", "user_time"},
                            &sub)) {
         *error = at + "." + sub;
         return false;

@@ -4,11 +4,10 @@
 // The token comes from configuration (static) or from
 //   GET {base}/auth/token/v1?clientId=..&clientSecret=..  -> {"access_token": JWT}
 // and is refreshed before the JWT's exp and once after a 401/403.
+#include <fmt/format.h>
 #include <rapidjson/document.h>
 
 #include <algorithm>
-
-#include <fmt/format.h>
 
 #include "providers/types.h"
 
@@ -67,8 +66,7 @@ class Moost : public ProviderBase {
     if (has_user) body.AddMember("userId", rapidjson::Value(user.c_str(), a), a);
     out->body = CompactJson(body);
     rapidjson::Document route(rapidjson::kObjectType);
-    route.AddMember("id", rapidjson::Value(id.c_str(), route.GetAllocator()),
-                    route.GetAllocator());
+    route.AddMember("id", rapidjson::Value(id.c_str(), route.GetAllocator()), route.GetAllocator());
     out->route = CompactJson(route);
     return true;
   }
@@ -79,9 +77,8 @@ class Moost : public ProviderBase {
     std::string id = route.IsObject() && route.HasMember("id") && route["id"].IsString()
                          ? route["id"].GetString()
                          : "";
-    HttpRequest r = NewRequest(
-        "POST", fmt::format("{}/pushnotifications/{}/interactions/v1", common_.base_url,
-                            PercentEncode(id)));
+    HttpRequest r = NewRequest("POST", fmt::format("{}/pushnotifications/{}/interactions/v1",
+                                                   common_.base_url, PercentEncode(id)));
     r.headers = {{"Authorization", "Bearer " + token_}, {"Content-Type", "application/json"}};
     r.body = std::string(e.body);
     return r;
@@ -117,16 +114,15 @@ class Moost : public ProviderBase {
   }
 
   HttpRequest AuthRequest(double) const override {
-    return NewRequest("GET", fmt::format("{}/auth/token/v1?clientId={}&clientSecret={}",
-                                         common_.base_url, PercentEncode(client_id_),
-                                         PercentEncode(client_secret_)));
+    return NewRequest("GET",
+                      fmt::format("{}/auth/token/v1?clientId={}&clientSecret={}", common_.base_url,
+                                  PercentEncode(client_id_), PercentEncode(client_secret_)));
   }
 
   AuthResult HandleAuthResponse(const HttpResponse& r, double now) override {
     AuthResult a;
     if (r.error != TransportError::kNone) {
-      a.reason = fmt::format("token request: {}: {}", TransportErrorName(r.error),
-                             r.error_message);
+      a.reason = fmt::format("token request: {}: {}", TransportErrorName(r.error), r.error_message);
       return a;
     }
     if (r.status == 200) {

@@ -5,9 +5,8 @@
 // The body bytes are stored once and resent unchanged, so a retry with the
 // same key is a harmless replay. Novu replays a cached 5xx too: after one, a
 // new key generation lets the retry reach the server.
-#include <rapidjson/document.h>
-
 #include <fmt/format.h>
+#include <rapidjson/document.h>
 
 #include "providers/types.h"
 
@@ -81,12 +80,12 @@ class Novu : public ProviderBase {
     route.Parse(e.route.data(), e.route.size());
     auto get = [&](const char* k) -> std::string {
       return route.IsObject() && route.HasMember(k) && route[k].IsString() ? route[k].GetString()
-                                                                            : "";
+                                                                           : "";
     };
-    HttpRequest r = NewRequest(
-        "POST", fmt::format("{}/v1/subscribers/{}/messages/{}/actions/{}", common_.base_url,
-                            PercentEncode(get("s")), PercentEncode(get("m")),
-                            PercentEncode(get("t"))));
+    HttpRequest r =
+        NewRequest("POST", fmt::format("{}/v1/subscribers/{}/messages/{}/actions/{}",
+                                       common_.base_url, PercentEncode(get("s")),
+                                       PercentEncode(get("m")), PercentEncode(get("t"))));
     r.headers = {{"Authorization", "ApiKey " + api_key_},
                  {"Content-Type", "application/json"},
                  {"Idempotency-Key", KeyFor(get("k"), e.generation)}};
@@ -134,7 +133,8 @@ std::span<const KeySpec> NovuKeys() { return kKeys; }
 std::unique_ptr<Provider> NewNovu(const ProviderSettings& s, std::string* error) {
   std::string region = Setting(s, "region");
   const char* base = "https://api.novu.co";
-  if (region == "eu") base = "https://eu.api.novu.co";
+  if (region == "eu")
+    base = "https://eu.api.novu.co";
   else if (!region.empty() && region != "us") {
     *error = "region: must be \"us\" or \"eu\"";
     return nullptr;

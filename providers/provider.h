@@ -52,13 +52,13 @@ struct Validated {
 // A stored row, as a provider needs to see it.
 struct StoredEvent {
   int64_t id = 0;
-  std::string_view key;    // the client's idempotency key, may be empty
+  std::string_view key;  // the client's idempotency key, may be empty
   std::string_view route;
   std::string_view body;
   double created_at = 0;
   int attempts = 0;
-  int generation = 0;      // bumped after a verdict with next_generation
-  int last_status = 0;     // the previous attempt's HTTP status, 0 if none
+  int generation = 0;   // bumped after a verdict with next_generation
+  int last_status = 0;  // the previous attempt's HTTP status, 0 if none
 };
 
 enum class VerdictKind {
@@ -73,19 +73,19 @@ const char* VerdictKindName(VerdictKind kind);
 
 struct Verdict {
   VerdictKind kind = VerdictKind::kRetry;
-  int status = 0;                           // HTTP status, 0 if none
-  std::string reason;                       // short, no secrets
-  std::optional<std::string> response;      // kDelivered: body to keep
-  double retry_at = 0;                      // kRetry: not before (0: use backoff)
-  bool next_generation = false;             // kRetry: new request identity (Novu replayed 5xx)
-  std::optional<double> lane_pause_until;   // from rate-limit headers, any kind
+  int status = 0;                          // HTTP status, 0 if none
+  std::string reason;                      // short, no secrets
+  std::optional<std::string> response;     // kDelivered: body to keep
+  double retry_at = 0;                     // kRetry: not before (0: use backoff)
+  bool next_generation = false;            // kRetry: new request identity (Novu replayed 5xx)
+  std::optional<double> lane_pause_until;  // from rate-limit headers, any kind
 };
 
 // Rate-limit hints read from an answer's headers. All times absolute epoch s.
 struct RateHints {
   std::optional<double> limit;
   std::optional<double> remaining;
-  std::optional<double> reset_at;      // x-ratelimit-reset / RateLimit-Reset
+  std::optional<double> reset_at;        // x-ratelimit-reset / RateLimit-Reset
   std::optional<double> retry_after_at;  // Retry-After (seconds or HTTP-date)
   // When the lane must not send before: retry_after_at, or reset_at when
   // remaining is 0. nullopt if the headers do not say.
@@ -100,7 +100,7 @@ struct AuthResult {
   bool ok = false;
   bool permanent = false;  // credentials refused: retrying will not help
   std::string reason;
-  double retry_at = 0;     // when not ok and not permanent
+  double retry_at = 0;  // when not ok and not permanent
 };
 
 class Provider {
@@ -120,15 +120,14 @@ class Provider {
   // to a message naming the field and the rule ("subscriberId: must be a
   // non-empty string") and returns false. `key` is the client's key (may be
   // empty); `now` fills fields that default to the time of enqueue.
-  virtual bool Validate(const rapidjson::Value& event, std::string_view key,
-                        double now, Validated* out, std::string* error) const = 0;
+  virtual bool Validate(const rapidjson::Value& event, std::string_view key, double now,
+                        Validated* out, std::string* error) const = 0;
 
   // The request for a stored event. Uses the current token if any.
   virtual HttpRequest Build(const StoredEvent& event, double now) const = 0;
 
   // The verdict for an answer (or transport failure) to Build(event).
-  virtual Verdict Classify(const StoredEvent& event, const HttpResponse& response,
-                           double now) = 0;
+  virtual Verdict Classify(const StoredEvent& event, const HttpResponse& response, double now) = 0;
 
   // Token handling. NeedsAuth is true while no valid token is held (none
   // yet, near its expiry, or invalidated by a kRefreshAuth verdict); then
@@ -136,8 +135,7 @@ class Provider {
   // HandleAuthResponse before any event request.
   virtual bool NeedsAuth(double /*now*/) const { return false; }
   virtual HttpRequest AuthRequest(double /*now*/) const { return {}; }
-  virtual AuthResult HandleAuthResponse(const HttpResponse& /*response*/,
-                                        double /*now*/) {
+  virtual AuthResult HandleAuthResponse(const HttpResponse& /*response*/, double /*now*/) {
     return {true, false, {}, 0};
   }
 };
@@ -156,8 +154,8 @@ struct ProviderSettings {
 struct KeySpec {
   const char* name;
   bool required;
-  bool secret;    // accepts file:/env: and is never printed
-  bool table;     // a TOML table of strings (e.g. headers)
+  bool secret;  // accepts file:/env: and is never printed
+  bool table;   // a TOML table of strings (e.g. headers)
   const char* help;
 };
 
@@ -169,8 +167,7 @@ std::span<const KeySpec> ProviderKeys(std::string_view type);
 
 // Builds a provider. On a bad setting returns nullptr and sets `error` to
 // "<key>: <reason>".
-std::unique_ptr<Provider> NewProvider(const ProviderSettings& settings,
-                                      std::string* error);
+std::unique_ptr<Provider> NewProvider(const ProviderSettings& settings, std::string* error);
 
 }  // namespace outboxd::providers
 

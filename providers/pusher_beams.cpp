@@ -1,13 +1,13 @@
 // Pusher Beams Reporting API: delivery and open events.
-//   POST https://{instanceId}.pushnotifications.pusher.com/reporting_api/v2/instances/{instanceId}/events
+//   POST
+//   https://{instanceId}.pushnotifications.pusher.com/reporting_api/v2/instances/{instanceId}/events
 //   body {"event": "delivery"|"open", "publishId", "deviceId", "timestampSecs", "userId"?, ...}
 // timestampSecs is when the interaction happened on the device: it defaults
 // to the time of enqueue, so an event queued offline keeps its real time.
+#include <fmt/format.h>
 #include <rapidjson/document.h>
 
 #include <cmath>
-
-#include <fmt/format.h>
 
 #include "providers/types.h"
 
@@ -27,8 +27,9 @@ class PusherBeams : public ProviderBase {
 
   bool Validate(const rapidjson::Value& e, std::string_view, double now, Validated* out,
                 std::string* error) const override {
-    if (!OnlyKnownFields(e, {"event", "publishId", "deviceId", "timestampSecs", "userId",
-                             "appInBackground", "hasDisplayableContent", "hasData"},
+    if (!OnlyKnownFields(e,
+                         {"event", "publishId", "deviceId", "timestampSecs", "userId",
+                          "appInBackground", "hasDisplayableContent", "hasData"},
                          error)) {
       return false;
     }

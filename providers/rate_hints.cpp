@@ -44,8 +44,10 @@ std::optional<double> RateHints::PauseUntil() const {
 RateHints ParseRateHints(const HttpResponse& r, double now) {
   RateHints h;
   if (const std::string* ra = r.FindHeader("Retry-After")) {
-    if (auto secs = Number(ra)) h.retry_after_at = now + *secs;
-    else if (auto at = HttpDate(*ra)) h.retry_after_at = *at;
+    if (auto secs = Number(ra))
+      h.retry_after_at = now + *secs;
+    else if (auto at = HttpDate(*ra))
+      h.retry_after_at = *at;
   }
   if (auto v = Number(r.FindHeader("x-ratelimit-limit"))) h.limit = v;
   if (auto v = Number(r.FindHeader("x-ratelimit-remaining"))) h.remaining = v;

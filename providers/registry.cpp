@@ -1,6 +1,6 @@
-#include <array>
-
 #include <fmt/format.h>
+
+#include <array>
 
 #include "providers/types.h"
 
@@ -19,8 +19,8 @@ const std::array<TypeInfo, 6>& Types() {
   return types;
 }
 
-const char* const kTypeNames[] = {"moost",          "novu",         "moengage",
-                                  "customer_insights", "pusher_beams", "webhook"};
+const char* const kTypeNames[] = {"moost",        "novu",   "moengage", "customer_insights",
+                                  "pusher_beams", "webhook"};
 
 }  // namespace
 

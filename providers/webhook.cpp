@@ -1,9 +1,8 @@
 // A generic webhook: the event's JSON, compact, to a configured URL with
 // configured headers. 2xx delivered; 408/425/429/5xx retry; other answers
 // (4xx, and 3xx since redirects are not followed) are permanent.
-#include <rapidjson/document.h>
-
 #include <fmt/format.h>
+#include <rapidjson/document.h>
 
 #include "providers/types.h"
 

@@ -54,10 +54,11 @@ const char* const kMigrations[] = {
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == kSchemaVersion);
 
 Status OpenError(const std::string& path, int rc, sqlite3* db, const char* what) {
-  std::string msg = std::string(what) + " " + path + ": " +
-                    (db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+  std::string msg =
+      std::string(what) + " " + path + ": " + (db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
   int primary = rc & 0xff;
-  if (primary == SQLITE_NOTADB) return Status::Error(Code::kCorrupt, path + " is not an SQLite database");
+  if (primary == SQLITE_NOTADB)
+    return Status::Error(Code::kCorrupt, path + " is not an SQLite database");
   if (primary == SQLITE_CORRUPT) return Status::Error(Code::kCorrupt, msg);
   if (primary == SQLITE_BUSY || primary == SQLITE_LOCKED) return Status::Error(Code::kLocked, msg);
   if (primary == SQLITE_FULL) return Status::Error(Code::kFull, msg);
@@ -132,10 +133,10 @@ Status Store::Open(const Options& options, std::unique_ptr<Store>* store) {
   if (!s.ok()) return fail(s, nullptr);
 
   sqlite3* db = nullptr;
-  int rc = sqlite3_open_v2(path.c_str(), &db,
-                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX |
-                               SQLITE_OPEN_EXRESCODE,
-                           nullptr);
+  int rc = sqlite3_open_v2(
+      path.c_str(), &db,
+      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE,
+      nullptr);
   if (rc != SQLITE_OK) return fail(OpenError(path, rc, db, "cannot open"), db);
   sqlite3_extended_result_codes(db, 1);
   sqlite3_busy_timeout(db, options.busy_timeout_ms);
@@ -144,20 +145,19 @@ Status Store::Open(const Options& options, std::unique_ptr<Store>* store) {
   rc = PragmaInt(db, "PRAGMA user_version", &version);
   if (rc != SQLITE_OK) return fail(OpenError(path, rc, db, "cannot read"), db);
   if (version > kSchemaVersion) {
-    return fail(Status::Error(Code::kTooNew,
-                              path + " has schema version " + std::to_string(version) +
-                                  ", newer than this outboxd understands (" +
-                                  std::to_string(kSchemaVersion) + "); refusing to open it"),
-                db);
+    return fail(
+        Status::Error(Code::kTooNew, path + " has schema version " + std::to_string(version) +
+                                         ", newer than this outboxd understands (" +
+                                         std::to_string(kSchemaVersion) + "); refusing to open it"),
+        db);
   }
   int64_t tables = 0;
   rc = PragmaInt(db, "SELECT count(*) FROM sqlite_schema", &tables);
   if (rc != SQLITE_OK) return fail(OpenError(path, rc, db, "cannot read"), db);
   if (version == 0 && tables > 0) {
-    return fail(Status::Error(Code::kCorrupt, path +
-                                                  " is an SQLite database of something else "
-                                                  "(tables but no outboxd schema); refusing to "
-                                                  "touch it"),
+    return fail(Status::Error(Code::kCorrupt, path + " is an SQLite database of something else "
+                                                     "(tables but no outboxd schema); refusing to "
+                                                     "touch it"),
                 db);
   }
   if (version == 0) {
@@ -171,8 +171,8 @@ Status Store::Open(const Options& options, std::unique_ptr<Store>* store) {
   if (rc != SQLITE_OK) return fail(OpenError(path, rc, db, "cannot set WAL on"), db);
   // The WAL stays a small fraction of the quota, so the quota bounds the
   // disk the store takes: at most max_size/16 of WAL beside the file.
-  int64_t wal_pages = std::clamp<int64_t>(options.max_size_bytes / 4096 / 16, 32,
-                                          options.wal_autocheckpoint_pages);
+  int64_t wal_pages =
+      std::clamp<int64_t>(options.max_size_bytes / 4096 / 16, 32, options.wal_autocheckpoint_pages);
   int64_t wal_limit = std::min<int64_t>(options.journal_size_limit, wal_pages * 4096);
   std::string pragmas =
       // NORMAL between enqueues: settles and claims need no fsync of their

@@ -2,8 +2,8 @@
 
 #include <fcntl.h>
 #include <sys/file.h>
-#include <sys/statvfs.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -21,8 +21,10 @@ constexpr const char* kEventColumns =
 void ReadEvent(Statement& st, Event* e) {
   e->id = st.Int64(0);
   e->provider = st.Text(1);
-  if (st.IsNull(2)) e->key.reset();
-  else e->key = st.Text(2);
+  if (st.IsNull(2))
+    e->key.reset();
+  else
+    e->key = st.Text(2);
   e->route = st.Text(3);
   e->body = st.Text(4);
   e->created_at = st.Double(5);
@@ -33,8 +35,10 @@ void ReadEvent(Statement& st, Event* e) {
   e->lease_until = st.Double(10);
   e->last_status = st.Int(11);
   e->last_error = st.Text(12);
-  if (st.IsNull(13)) e->response.reset();
-  else e->response = st.Text(13);
+  if (st.IsNull(13))
+    e->response.reset();
+  else
+    e->response = st.Text(13);
   e->delivered_at = st.Double(14);
   e->generation = st.Int(15);
 }
@@ -49,10 +53,14 @@ void ReadEvent(Statement& st, Event* e) {
 
 const char* StateName(State state) {
   switch (state) {
-    case State::kPending: return "pending";
-    case State::kInflight: return "inflight";
-    case State::kDelivered: return "delivered";
-    case State::kDead: return "dead";
+    case State::kPending:
+      return "pending";
+    case State::kInflight:
+      return "inflight";
+    case State::kDelivered:
+      return "delivered";
+    case State::kDead:
+      return "dead";
   }
   return "unknown";
 }
@@ -73,8 +81,7 @@ SqliteStore::SqliteStore(sqlite3* db, int lock_fd, Options options)
 SqliteStore::~SqliteStore() {
   // Mark the shutdown clean; sqlite3_close_v2 lets the member statements be
   // finalized after the connection is closed.
-  sqlite3_exec(db_, "UPDATE meta SET v = 1 WHERE k = 'clean_shutdown'", nullptr, nullptr,
-               nullptr);
+  sqlite3_exec(db_, "UPDATE meta SET v = 1 WHERE k = 'clean_shutdown'", nullptr, nullptr, nullptr);
   sqlite3_exec(db_, "PRAGMA optimize", nullptr, nullptr, nullptr);
   sqlite3_close_v2(db_);
   ::flock(lock_fd_, LOCK_UN);
@@ -117,9 +124,10 @@ Status SqliteStore::Init() {
        " WHERE id = ?1 AND state = 1 RETURNING provider"},
       {&next_due_, "SELECT min(next_attempt_at) FROM events WHERE state = 0 AND provider = ?1"},
       {&oldest_pending_, "SELECT min(created_at) FROM events WHERE state = 0 AND provider = ?1"},
-      {&get_, "SELECT id, provider, key, route, body, created_at, age_from, state, attempts, "
-              "next_attempt_at, lease_until, last_status, last_error, response, delivered_at, "
-              "generation FROM events WHERE id = ?1"},
+      {&get_,
+       "SELECT id, provider, key, route, body, created_at, age_from, state, attempts, "
+       "next_attempt_at, lease_until, last_status, last_error, response, delivered_at, "
+       "generation FROM events WHERE id = ?1"},
       {&count_upsert_,
        "INSERT INTO counts (provider, state, n) VALUES (?1, ?2, ?3)"
        " ON CONFLICT (provider, state) DO UPDATE SET n = n + excluded.n"},
@@ -164,8 +172,9 @@ Status SqliteStore::Init() {
   Status s = Begin();
   if (!s.ok()) return s;
   Statement recover;
-  if (recover.Prepare(db_, "UPDATE events SET state = 0, lease_until = 0 WHERE state = 1 "
-                           "RETURNING provider") != SQLITE_OK) {
+  if (recover.Prepare(db_,
+                      "UPDATE events SET state = 0, lease_until = 0 WHERE state = 1 "
+                      "RETURNING provider") != SQLITE_OK) {
     Rollback();
     return Error(sqlite3_errcode(db_), "recovering inflight rows");
   }
@@ -263,7 +272,8 @@ void SqliteStore::Rollback() {
 
 void SqliteStore::Delta(std::string_view provider, State state, int64_t n, Counts* deltas) {
   auto it = deltas->find(provider);
-  if (it == deltas->end()) it = deltas->emplace(std::string(provider), std::array<int64_t, 4>{}).first;
+  if (it == deltas->end())
+    it = deltas->emplace(std::string(provider), std::array<int64_t, 4>{}).first;
   it->second[static_cast<int>(state)] += n;
 }
 
@@ -388,8 +398,10 @@ Status SqliteStore::Enqueue(std::span<const std::vector<NewEvent>> batches,
       }
       insert_.Reset();
       insert_.BindText(1, e.provider);
-      if (e.key.empty()) insert_.BindNull(2);
-      else insert_.BindText(2, e.key);
+      if (e.key.empty())
+        insert_.BindNull(2);
+      else
+        insert_.BindText(2, e.key);
       insert_.BindText(3, e.route);
       insert_.BindBlob(4, e.body);
       insert_.Bind(5, e.created_at);
@@ -496,8 +508,10 @@ Status SqliteStore::SettleOne(const Outcome& o, Counts* deltas) {
       st->Bind(1, o.id);
       st->Bind(2, o.at);
       st->Bind(3, o.status);
-      if (o.response) st->BindBlob(4, *o.response);
-      else st->BindNull(4);
+      if (o.response)
+        st->BindBlob(4, *o.response);
+      else
+        st->BindNull(4);
       st->Bind(5, o.count_attempt ? 1 : 0);
       break;
     case OutcomeKind::kRetry:

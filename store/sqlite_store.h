@@ -40,8 +40,7 @@ class SqliteStore : public Store {
   Status Settle(std::span<const Outcome> outcomes) override;
   Status NextDue(std::string_view provider, std::optional<double>* at) override;
   Status Get(int64_t id, Event* event) override;
-  Status List(const Filter& filter, int64_t after_id, int limit,
-              std::vector<Event>* out) override;
+  Status List(const Filter& filter, int64_t after_id, int limit, std::vector<Event>* out) override;
   Status Stats(std::map<std::string, ProviderStats>* out) override;
   Status Retry(const Filter& filter, double now, int64_t* count) override;
   Status Purge(const Filter& filter, int64_t* count) override;

@@ -4,15 +4,24 @@ namespace outboxd::store {
 
 const char* CodeName(Code code) {
   switch (code) {
-    case Code::kOk: return "ok";
-    case Code::kNotFound: return "not_found";
-    case Code::kInvalid: return "invalid";
-    case Code::kFull: return "full";
-    case Code::kCorrupt: return "corrupt";
-    case Code::kTooNew: return "too_new";
-    case Code::kLocked: return "locked";
-    case Code::kIoError: return "io_error";
-    case Code::kInternal: return "internal";
+    case Code::kOk:
+      return "ok";
+    case Code::kNotFound:
+      return "not_found";
+    case Code::kInvalid:
+      return "invalid";
+    case Code::kFull:
+      return "full";
+    case Code::kCorrupt:
+      return "corrupt";
+    case Code::kTooNew:
+      return "too_new";
+    case Code::kLocked:
+      return "locked";
+    case Code::kIoError:
+      return "io_error";
+    case Code::kInternal:
+      return "internal";
   }
   return "unknown";
 }

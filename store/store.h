@@ -30,21 +30,21 @@ const char* StateName(State state);
 bool ParseState(std::string_view name, State* state);
 
 struct Options {
-  std::string path;                            // the database file
-  int64_t max_size_bytes = 256ll << 20;        // quota for the database file
-  bool synchronous_full = true;                // false: synchronous=NORMAL
+  std::string path;                      // the database file
+  int64_t max_size_bytes = 256ll << 20;  // quota for the database file
+  bool synchronous_full = true;          // false: synchronous=NORMAL
   int busy_timeout_ms = 5000;
-  int64_t journal_size_limit = 64ll << 20;     // WAL truncated to this after checkpoints
+  int64_t journal_size_limit = 64ll << 20;  // WAL truncated to this after checkpoints
   int wal_autocheckpoint_pages = 1000;
 };
 
 // An event to enqueue. The store keeps every byte as given.
 struct NewEvent {
-  std::string provider;  // configured provider name
-  std::string key;       // idempotency key; empty means none. At most 255 bytes.
-  std::string route;     // provider-defined routing parameters, opaque here
-  std::string body;      // the exact request body to send, stored once
-  double created_at = 0; // Unix epoch seconds
+  std::string provider;   // configured provider name
+  std::string key;        // idempotency key; empty means none. At most 255 bytes.
+  std::string route;      // provider-defined routing parameters, opaque here
+  std::string body;       // the exact request body to send, stored once
+  double created_at = 0;  // Unix epoch seconds
 };
 
 struct EnqueueResult {
@@ -54,8 +54,8 @@ struct EnqueueResult {
 
 // The outcome of one all-or-nothing batch inside a group commit.
 struct BatchResult {
-  Status status;                     // kFull, kInvalid, ... : nothing of it stored
-  std::vector<EnqueueResult> ids;    // one per event, in order, when ok
+  Status status;                   // kFull, kInvalid, ... : nothing of it stored
+  std::vector<EnqueueResult> ids;  // one per event, in order, when ok
 };
 
 // One row of the outbox.
@@ -65,8 +65,8 @@ struct Event {
   std::optional<std::string> key;
   std::string route;
   std::string body;
-  double created_at = 0;       // when the event was enqueued (or given)
-  double age_from = 0;         // max_age counts from here (created_at, or the last manual retry)
+  double created_at = 0;  // when the event was enqueued (or given)
+  double age_from = 0;    // max_age counts from here (created_at, or the last manual retry)
   State state = State::kPending;
   int attempts = 0;            // requests that counted against the event
   double next_attempt_at = 0;  // not before this time
@@ -74,8 +74,8 @@ struct Event {
   int last_status = 0;         // last HTTP status; 0 none / transport error
   std::string last_error;
   std::optional<std::string> response;  // kept answer body (GET-type jobs)
-  double delivered_at = 0;     // or the time it went dead
-  int generation = 0;          // bumped when a retry needs a fresh request identity
+  double delivered_at = 0;              // or the time it went dead
+  int generation = 0;                   // bumped when a retry needs a fresh request identity
 };
 
 enum class OutcomeKind {
@@ -105,15 +105,15 @@ struct Filter {
 
 struct ProviderStats {
   int64_t count[kStateCount] = {0, 0, 0, 0};  // indexed by State
-  double oldest_pending_created_at = 0;        // 0: nothing pending
-  double next_attempt_at = 0;                  // earliest pending; 0: none
+  double oldest_pending_created_at = 0;       // 0: nothing pending
+  double next_attempt_at = 0;                 // earliest pending; 0: none
 };
 
 struct PruneOptions {
   double keep_delivered_s = 3600;
   double keep_dead_s = 30 * 86400.0;
-  int batch_rows = 500;           // rows deleted per transaction
-  int max_batches = 20;           // per call, so a call stays short
+  int batch_rows = 500;  // rows deleted per transaction
+  int max_batches = 20;  // per call, so a call stays short
 };
 
 class Store {
@@ -142,16 +142,15 @@ class Store {
 
   // Marks up to `limit` pending rows of `provider` due at `now` inflight,
   // earliest due first (ties by id), and returns them. O(log n + limit).
-  virtual Status Claim(std::string_view provider, double now, int limit,
-                       double lease_s, std::vector<Event>* out) = 0;
+  virtual Status Claim(std::string_view provider, double now, int limit, double lease_s,
+                       std::vector<Event>* out) = 0;
 
   // Writes outcomes in one transaction. Outcomes for rows that are no longer
   // inflight (purged meanwhile) are ignored.
   virtual Status Settle(std::span<const Outcome> outcomes) = 0;
 
   // Earliest next_attempt_at of pending rows of `provider`; nullopt if none.
-  virtual Status NextDue(std::string_view provider,
-                         std::optional<double>* at) = 0;
+  virtual Status NextDue(std::string_view provider, std::optional<double>* at) = 0;
 
   virtual Status Get(int64_t id, Event* event) = 0;  // kNotFound if absent
 
@@ -171,8 +170,7 @@ class Store {
 
   // Deletes delivered/dead rows past their retention in bounded
   // transactions, then gives free pages back to the filesystem.
-  virtual Status Prune(double now, const PruneOptions& options,
-                       int64_t* deleted) = 0;
+  virtual Status Prune(double now, const PruneOptions& options, int64_t* deleted) = 0;
 
   // Bytes the database occupies (pages in use), and the file size.
   virtual Status Size(int64_t* used_bytes, int64_t* file_bytes) = 0;

@@ -6,16 +6,15 @@
 // 3. READY=1 time and RSS with a backlog of M rows; stripped binary sizes.
 //
 //   drain_bench [--events N] [--backlog M] [--dir DIR]
+#include <fmt/format.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 
 #include <chrono>
-#include <ctime>
 #include <cstdio>
+#include <ctime>
 #include <filesystem>
 #include <string>
-
-#include <fmt/format.h>
 
 #include "store/store.h"
 #include "tests/bench/bench_util.h"
@@ -23,11 +22,11 @@
 namespace {
 
 using Clock = std::chrono::steady_clock;
+using outboxd::bench::StatusKb;
 using outboxd::testing::DaemonProcess;
 using outboxd::testing::LineClient;
 using outboxd::testing::RunCommand;
 using outboxd::testing::WriteFile;
-using outboxd::bench::StatusKb;
 
 double CpuSeconds(pid_t pid) {
   std::string s = outboxd::testing::ReadFile("/proc/" + std::to_string(pid) + "/stat");
@@ -61,9 +60,12 @@ int main(int argc, char** argv) {
   std::string base = "/var/tmp";
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string a = argv[i];
-    if (a == "--events") events = std::stol(argv[i + 1]);
-    else if (a == "--backlog") backlog = std::stol(argv[i + 1]);
-    else if (a == "--dir") base = argv[i + 1];
+    if (a == "--events")
+      events = std::stol(argv[i + 1]);
+    else if (a == "--backlog")
+      backlog = std::stol(argv[i + 1]);
+    else if (a == "--dir")
+      base = argv[i + 1];
   }
   std::string dir = base + "/outboxd-drain-bench";
   std::filesystem::remove_all(dir);
@@ -83,11 +85,13 @@ int main(int argc, char** argv) {
   }
 
   // 2. The drain.
-  WriteFile(dir + "/c.toml",
-            fmt::format("[store]\npath = \"{0}/outbox.db\"\nmax_size = \"2GiB\"\n[ipc]\nsocket = \"{0}/s.sock\"\n"
-                        "[log]\nlevel = \"warning\"\n[providers.sink]\ntype = \"webhook\"\n"
-                        "url = \"http://127.0.0.1:{1}/hook\"\nconcurrency = 16\n",
-                        dir, port));
+  WriteFile(
+      dir + "/c.toml",
+      fmt::format(
+          "[store]\npath = \"{0}/outbox.db\"\nmax_size = \"2GiB\"\n[ipc]\nsocket = \"{0}/s.sock\"\n"
+          "[log]\nlevel = \"warning\"\n[providers.sink]\ntype = \"webhook\"\n"
+          "url = \"http://127.0.0.1:{1}/hook\"\nconcurrency = 16\n",
+          dir, port));
   DaemonProcess d;
   if (!d.Start({"-c", dir + "/c.toml"}, dir + "/log") || !d.WaitReady(dir + "/s.sock")) {
     std::fprintf(stderr, "outboxd did not start\n%s", d.Log().c_str());
@@ -142,7 +146,8 @@ int main(int argc, char** argv) {
   std::strncpy(addr.sun_path, notify.c_str(), sizeof(addr.sun_path) - 1);
   bind(nfd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
   WriteFile(dir + "/c2.toml",
-            fmt::format("[store]\npath = \"{0}/outbox.db\"\nmax_size = \"4GiB\"\n[ipc]\nsocket = \"{0}/s2.sock\"\n"
+            fmt::format("[store]\npath = \"{0}/outbox.db\"\nmax_size = \"4GiB\"\n[ipc]\nsocket = "
+                        "\"{0}/s2.sock\"\n"
                         "[log]\nlevel = \"warning\"\n[providers.sink]\ntype = \"webhook\"\n"
                         "url = \"http://127.0.0.1:9/\"\n",
                         dir));
@@ -176,13 +181,16 @@ int main(int argc, char** argv) {
   };
 
   std::printf("| measure | figure | limit beside it |\n| --- | ---: | --- |\n");
-  std::printf("| drain, %ld events, 1 per request (events/s) | %.0f | sink alone with wrk: %.0f req/s |\n",
-              events, events / secs, sink_rate);
+  std::printf(
+      "| drain, %ld events, 1 per request (events/s) | %.0f | sink alone with wrk: %.0f req/s |\n",
+      events, events / secs, sink_rate);
   std::printf("| CPU per delivered event | %.1f µs | |\n", cpu / events * 1e6);
-  std::printf("| RSS idle (of which the daemon's own, RssAnon) | %.1f MiB (%.1f MiB) | the rest: shared library pages |\n",
-              rss_idle / 1024.0, anon_idle / 1024.0);
-  std::printf("| RSS peak while draining (RssAnon after) | %.1f MiB (%.1f MiB) | |\n", rss_peak / 1024.0,
-              anon_end / 1024.0);
+  std::printf(
+      "| RSS idle (of which the daemon's own, RssAnon) | %.1f MiB (%.1f MiB) | the rest: shared "
+      "library pages |\n",
+      rss_idle / 1024.0, anon_idle / 1024.0);
+  std::printf("| RSS peak while draining (RssAnon after) | %.1f MiB (%.1f MiB) | |\n",
+              rss_peak / 1024.0, anon_end / 1024.0);
   std::printf("| READY=1 with %ld rows queued | %.0f ms | |\n", backlog, ready_ms);
   std::printf("| RSS with %ld rows queued (RssAnon) | %.1f MiB (%.1f MiB) | |\n", backlog,
               rss_backlog / 1024.0, anon_backlog / 1024.0);

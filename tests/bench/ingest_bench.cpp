@@ -8,6 +8,8 @@
 // fsync limit) and 1000-event transactions (the insert limit).
 //
 //   ingest_bench [--seconds S] [--dir DIR]
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -15,8 +17,6 @@
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <fmt/format.h>
 
 #include "store/store.h"
 #include "tests/common/daemon_process.h"
@@ -136,8 +136,10 @@ int main(int argc, char** argv) {
   std::string base = "/var/tmp";
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string a = argv[i];
-    if (a == "--seconds") seconds = std::stod(argv[i + 1]);
-    else if (a == "--dir") base = argv[i + 1];
+    if (a == "--seconds")
+      seconds = std::stod(argv[i + 1]);
+    else if (a == "--dir")
+      base = argv[i + 1];
   }
   std::string dir = base + "/outboxd-ingest-XXXXXX";
   if (!mkdtemp(dir.data())) {
@@ -174,8 +176,9 @@ int main(int argc, char** argv) {
   std::printf("| raw store, 1 event per transaction (fsync limit) | 1 | %.0f | %.3f | %.3f |\n",
               one.events_per_s, one.p50_ms, one.p99_ms);
   Result big = RawStore(dir, 1000, seconds);
-  std::printf("| raw store, 1000 events per transaction (insert limit) | 1 | %.0f | %.3f | %.3f |\n",
-              big.events_per_s, big.p50_ms, big.p99_ms);
+  std::printf(
+      "| raw store, 1000 events per transaction (insert limit) | 1 | %.0f | %.3f | %.3f |\n",
+      big.events_per_s, big.p50_ms, big.p99_ms);
   std::error_code ec;
   std::filesystem::remove_all(dir, ec);
   return 0;

@@ -3,6 +3,7 @@
 // the delay from an announced reset to the next request.
 //
 //   ratelimit_bench [--minutes M]
+#include <fmt/format.h>
 #include <rapidjson/document.h>
 
 #include <algorithm>
@@ -11,8 +12,6 @@
 #include <filesystem>
 #include <string>
 #include <vector>
-
-#include <fmt/format.h>
 
 #include "tests/common/daemon_process.h"
 #include "tests/sim/sim_process.h"
@@ -31,7 +30,8 @@ int main(int argc, char** argv) {
   outboxd::testing::TempDir dir;
   outboxd::testing::WriteFile(
       dir / "c.toml",
-      fmt::format("[store]\npath = \"{0}/outbox.db\"\nsynchronous = \"normal\"\n[ipc]\nsocket = \"{0}/s.sock\"\n"
+      fmt::format("[store]\npath = \"{0}/outbox.db\"\nsynchronous = \"normal\"\n[ipc]\nsocket = "
+                  "\"{0}/s.sock\"\n"
                   "[log]\nlevel = \"warning\"\n[providers.moengage]\nbase_url = \"{1}\"\n"
                   "workspace_id = \"WS123\"\napi_key = \"moe-key\"\nconcurrency = 8\n",
                   dir.path(), sim->base_url()));
@@ -42,7 +42,8 @@ int main(int argc, char** argv) {
   for (long done = 0; done < total;) {
     std::string batch;
     for (int n = 0; n < 1000 && done < total; ++n, ++done) {
-      batch += std::string(n ? "," : "") + R"({"recommendationId":"r)" + std::to_string(done) + "\"}";
+      batch +=
+          std::string(n ? "," : "") + R"({"recommendationId":"r)" + std::to_string(done) + "\"}";
     }
     c.Ask(R"({"op":"enqueue","provider":"moengage","events":[)" + batch + "]}");
   }
@@ -60,7 +61,8 @@ int main(int argc, char** argv) {
   std::sort(ok_times.begin(), ok_times.end());
   size_t busiest = 0;
   for (size_t i = 0; i < ok_times.size(); ++i) {
-    size_t j = std::lower_bound(ok_times.begin(), ok_times.end(), ok_times[i] + 60) - ok_times.begin();
+    size_t j =
+        std::lower_bound(ok_times.begin(), ok_times.end(), ok_times[i] + 60) - ok_times.begin();
     busiest = std::max(busiest, j - i);
   }
   std::printf("| measure | figure | limit |\n| --- | ---: | --- |\n");

@@ -3,13 +3,13 @@
 // Retention is one minute, so the file must stay flat.
 //
 //   soak_bench [--minutes N] [--rate EVENTS_PER_S]
+#include <fmt/format.h>
+
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <string>
-
-#include <fmt/format.h>
 
 #include "tests/bench/bench_util.h"
 
@@ -22,8 +22,10 @@ int main(int argc, char** argv) {
   int rate = 1000;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string a = argv[i];
-    if (a == "--minutes") minutes = std::stod(argv[i + 1]);
-    else if (a == "--rate") rate = std::stoi(argv[i + 1]);
+    if (a == "--minutes")
+      minutes = std::stod(argv[i + 1]);
+    else if (a == "--rate")
+      rate = std::stoi(argv[i + 1]);
   }
   std::string dir = "/var/tmp/outboxd-soak";
   std::filesystem::remove_all(dir);
@@ -32,7 +34,8 @@ int main(int argc, char** argv) {
   if (!outboxd::bench::StartNginx(dir, port)) return 1;
   outboxd::testing::WriteFile(
       dir + "/c.toml",
-      fmt::format("[store]\npath = \"{0}/outbox.db\"\nkeep_delivered = \"1m\"\n[ipc]\nsocket = \"{0}/s.sock\"\n"
+      fmt::format("[store]\npath = \"{0}/outbox.db\"\nkeep_delivered = \"1m\"\n[ipc]\nsocket = "
+                  "\"{0}/s.sock\"\n"
                   "[log]\nlevel = \"warning\"\n[providers.sink]\ntype = \"webhook\"\n"
                   "url = \"http://127.0.0.1:{1}/soak\"\n",
                   dir, port));
@@ -48,7 +51,8 @@ int main(int argc, char** argv) {
   while (std::chrono::duration<double>(Clock::now() - start).count() < minutes * 60) {
     // Batches of rate/10 every 100 ms.
     std::string batch;
-    for (int i = 0; i < rate / 10; ++i) batch += fmt::format("{}{{\"n\":{},\"p\":\"{}\"}}", i ? "," : "", sent++, pad);
+    for (int i = 0; i < rate / 10; ++i)
+      batch += fmt::format("{}{{\"n\":{},\"p\":\"{}\"}}", i ? "," : "", sent++, pad);
     c.Ask(R"({"op":"enqueue","provider":"sink","events":[)" + batch + "]}");
     double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
     double next = std::ceil(elapsed * 10) / 10;

@@ -4,14 +4,14 @@
 // file holding that backlog.
 //
 //   store_bench [--rows 1000,100000,1000000] [--dir DIR] [--seconds S]
+#include <fmt/format.h>
+
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <sstream>
 #include <string>
 #include <vector>
-
-#include <fmt/format.h>
 
 #include "store/store.h"
 
@@ -20,7 +20,9 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using outboxd::store::Store;
 
-double Since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+double Since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
 
 std::unique_ptr<Store> Open(const std::string& path, bool full) {
   outboxd::store::Options o;
@@ -62,7 +64,9 @@ int main(int argc, char** argv) {
       seconds = std::stod(argv[i + 1]);
     }
   }
-  std::printf("| queued rows | enqueue, 1/txn (events/s) | enqueue, 100/txn (events/s) | claim+settle, 100/cycle (rows/s) | open (ms) |\n");
+  std::printf(
+      "| queued rows | enqueue, 1/txn (events/s) | enqueue, 100/txn (events/s) | claim+settle, "
+      "100/cycle (rows/s) | open (ms) |\n");
   std::printf("| ---: | ---: | ---: | ---: | ---: |\n");
   for (long rows : sizes) {
     std::string dir = base + "/outboxd-store-bench";
@@ -103,7 +107,8 @@ int main(int argc, char** argv) {
     while (Since(start) < seconds) {
       if (!s->Claim("p", 2000, 100, 60, &got).ok() || got.empty()) break;
       outcomes.clear();
-      for (auto& e : got) outcomes.push_back({e.id, outboxd::store::OutcomeKind::kDelivered, 2000, 200});
+      for (auto& e : got)
+        outcomes.push_back({e.id, outboxd::store::OutcomeKind::kDelivered, 2000, 200});
       if (!s->Settle(outcomes).ok()) break;
       settled += static_cast<long>(got.size());
     }

@@ -155,9 +155,10 @@ TEST_CASE("each kind of mistake stops the load with file, line, key and reason")
     CHECK(e.find("key 'store.max_size': \"lots\" is not a size") != std::string::npos);
   }
   SUBCASE("bad rate") {
-    std::string e =
-        LoadError(dir, "[providers.hook]\ntype = \"webhook\"\nurl = \"https://x\"\nrate_limit = \"fast\"\n");
-    CHECK(e.find(":4: key 'providers.hook.rate_limit': \"fast\" is not a rate") != std::string::npos);
+    std::string e = LoadError(
+        dir, "[providers.hook]\ntype = \"webhook\"\nurl = \"https://x\"\nrate_limit = \"fast\"\n");
+    CHECK(e.find(":4: key 'providers.hook.rate_limit': \"fast\" is not a rate") !=
+          std::string::npos);
   }
   SUBCASE("bad mode") {
     std::string e = LoadError(dir, "[ipc]\nmode = \"rw-rw----\"\n");
@@ -169,18 +170,21 @@ TEST_CASE("each kind of mistake stops the load with file, line, key and reason")
   }
   SUBCASE("unknown provider type") {
     std::string e = LoadError(dir, "[providers.x]\ntype = \"carrier_pigeon\"\n");
-    CHECK(e.find("key 'providers.x.type': unknown provider type \"carrier_pigeon\"") != std::string::npos);
+    CHECK(e.find("key 'providers.x.type': unknown provider type \"carrier_pigeon\"") !=
+          std::string::npos);
   }
   SUBCASE("unknown provider key") {
     std::string e = LoadError(dir, "[providers.novu]\napi_key = \"k\"\napi_secret = \"s\"\n");
-    CHECK(e.find(":3: key 'providers.novu.api_secret': unknown key for type novu") != std::string::npos);
+    CHECK(e.find(":3: key 'providers.novu.api_secret': unknown key for type novu") !=
+          std::string::npos);
   }
   SUBCASE("missing required key") {
     std::string e = LoadError(dir, "[providers.novu]\nrate_limit = \"5/s\"\n");
     CHECK(e.find("key 'providers.novu.api_key': is required for type novu") != std::string::npos);
   }
   SUBCASE("a provider's own rule") {
-    std::string e = LoadError(dir, "[providers.beams]\ntype = \"pusher_beams\"\ninstance_id = \"abc\"\n");
+    std::string e =
+        LoadError(dir, "[providers.beams]\ntype = \"pusher_beams\"\ninstance_id = \"abc\"\n");
     CHECK(e.find("instance_id: must be a UUID") != std::string::npos);
   }
   SUBCASE("secret file missing") {
@@ -218,7 +222,8 @@ TEST_CASE("no error message ever carries a secret's value") {
                             "[providers.hook.headers]\nAuthorization = \"Bearer TOPSECRET-123\"\n");
   CHECK(e.find("TOPSECRET") == std::string::npos);
   setenv("OUTBOXD_TEST_SECRET", "TOPSECRET-456", 1);
-  e = LoadError(dir, "[providers.novu]\napi_key = \"env:OUTBOXD_TEST_SECRET\"\nregion = \"mars\"\n");
+  e = LoadError(dir,
+                "[providers.novu]\napi_key = \"env:OUTBOXD_TEST_SECRET\"\nregion = \"mars\"\n");
   CHECK(e.find("TOPSECRET") == std::string::npos);
   CHECK(e.find("region") != std::string::npos);
 }

@@ -10,7 +10,6 @@
 #include <unistd.h>
 
 #include <cstring>
-
 #include <filesystem>
 #include <string>
 
@@ -105,10 +104,10 @@ TEST_CASE("an enqueued event is stored and readable with get") {
 TEST_CASE("the same key answers the first id as a duplicate and stores nothing") {
   Fixture f;
   Client c(f.socket_path);
-  auto a = ParseReply(
-      f.Ask(c, R"({"op":"enqueue","provider":"echo","event":{"msg":"a"},"key":"k1"})"));
-  auto b = ParseReply(
-      f.Ask(c, R"({"op":"enqueue","provider":"echo","event":{"msg":"b"},"key":"k1"})"));
+  auto a =
+      ParseReply(f.Ask(c, R"({"op":"enqueue","provider":"echo","event":{"msg":"a"},"key":"k1"})"));
+  auto b =
+      ParseReply(f.Ask(c, R"({"op":"enqueue","provider":"echo","event":{"msg":"b"},"key":"k1"})"));
   REQUIRE(a["ok"].GetBool());
   REQUIRE(b["ok"].GetBool());
   CHECK(b["duplicate"].GetBool());
@@ -174,7 +173,8 @@ TEST_CASE("hostile input is refused and stores nothing") {
   Fixture f;
   Client c(f.socket_path);
   SUBCASE("invalid UTF-8") {
-    CHECK(ErrorCodeOf(f.Ask(c, "{\"op\":\"enqueue\",\"provider\":\"echo\",\"event\":{\"msg\":\"\xff\xfe\"}}")) ==
+    CHECK(ErrorCodeOf(f.Ask(
+              c, "{\"op\":\"enqueue\",\"provider\":\"echo\",\"event\":{\"msg\":\"\xff\xfe\"}}")) ==
           "bad_request");
   }
   SUBCASE("a NUL byte") {
@@ -209,8 +209,12 @@ TEST_CASE("pipelined requests are answered in order") {
   Client c(f.socket_path);
   std::string batch;
   for (int i = 0; i < 200; ++i) {
-    if (i % 3 == 0) batch += R"({"op":"ping"})" "\n";
-    else batch += R"({"op":"enqueue","provider":"echo","event":{"msg":"m)" + std::to_string(i) + "\"}}\n";
+    if (i % 3 == 0)
+      batch += R"({"op":"ping"})"
+               "\n";
+    else
+      batch +=
+          R"({"op":"enqueue","provider":"echo","event":{"msg":"m)" + std::to_string(i) + "\"}}\n";
   }
   c.Send(batch, f.server.get());
   int64_t last_id = 0;
@@ -231,8 +235,10 @@ TEST_CASE("pipelined requests are answered in order") {
 TEST_CASE("a get pipelined right after its enqueue sees the event") {
   Fixture f;
   Client c(f.socket_path);
-  c.Send(R"({"op":"enqueue","provider":"echo","event":{"msg":"a"}})" "\n"
-         R"({"op":"get","id":1})" "\n",
+  c.Send(R"({"op":"enqueue","provider":"echo","event":{"msg":"a"}})"
+         "\n"
+         R"({"op":"get","id":1})"
+         "\n",
          f.server.get());
   auto a = ParseReply(c.ReadLine(f.server.get()));
   auto g = ParseReply(c.ReadLine(f.server.get()));
@@ -265,7 +271,9 @@ TEST_CASE("a client that never reads cannot stall others or grow memory without 
   Client greedy(f.socket_path);
   // Far more replies than the socket buffers and the backlog hold.
   std::string pings;
-  for (int i = 0; i < 2000; ++i) pings += R"({"op":"ping"})" "\n";
+  for (int i = 0; i < 2000; ++i)
+    pings += R"({"op":"ping"})"
+             "\n";
   for (int round = 0; round < 50; ++round) {
     ssize_t n = send(greedy.fd(), pings.data(), pings.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
     testing::Pump(f.server.get(), 0);

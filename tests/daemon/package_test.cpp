@@ -14,10 +14,10 @@ TEST_CASE("the .deb holds binaries, units, sysusers/tmpfiles, example, manuals a
     FAIL("cpack or dpkg-deb is missing");
   }
   testing::TempDir dir;
-  int rc = testing::RunCommand({"cpack", "-G", "DEB", "--config",
-                                std::string(OUTBOXD_BINARY_DIR) + "/CPackConfig.cmake", "-B",
-                                dir.path()},
-                               &out);
+  int rc = testing::RunCommand(
+      {"cpack", "-G", "DEB", "--config", std::string(OUTBOXD_BINARY_DIR) + "/CPackConfig.cmake",
+       "-B", dir.path()},
+      &out);
   REQUIRE_MESSAGE(rc == 0, out);
   std::string deb;
   for (const auto& e : std::filesystem::directory_iterator(dir.path())) {
@@ -25,14 +25,13 @@ TEST_CASE("the .deb holds binaries, units, sysusers/tmpfiles, example, manuals a
   }
   REQUIRE_MESSAGE(!deb.empty(), out);
   REQUIRE(testing::RunCommand({"dpkg-deb", "-c", deb}, &out) == 0);
-  for (const char* f : {"./usr/sbin/outboxd", "./usr/bin/outboxctl",
-                        "./usr/lib/systemd/system/outboxd.service",
-                        "./usr/lib/systemd/system/outboxd.socket",
-                        "./usr/lib/sysusers.d/outboxd.conf", "./usr/lib/tmpfiles.d/outboxd.conf",
-                        "./usr/share/doc/outboxd/examples/outboxd.toml",
-                        "./usr/share/man/man8/outboxd.8", "./usr/share/man/man1/outboxctl.1",
-                        "./usr/share/man/man5/outboxd.toml.5",
-                        "./usr/share/bash-completion/completions/outboxctl"}) {
+  for (const char* f :
+       {"./usr/sbin/outboxd", "./usr/bin/outboxctl", "./usr/lib/systemd/system/outboxd.service",
+        "./usr/lib/systemd/system/outboxd.socket", "./usr/lib/sysusers.d/outboxd.conf",
+        "./usr/lib/tmpfiles.d/outboxd.conf", "./usr/share/doc/outboxd/examples/outboxd.toml",
+        "./usr/share/man/man8/outboxd.8", "./usr/share/man/man1/outboxctl.1",
+        "./usr/share/man/man5/outboxd.toml.5",
+        "./usr/share/bash-completion/completions/outboxctl"}) {
     CHECK_MESSAGE(out.find(f) != std::string::npos, f << " missing from " << out);
   }
   REQUIRE(testing::RunCommand({"dpkg-deb", "-e", deb, dir / "control"}, &out) == 0);

@@ -14,20 +14,34 @@ namespace outboxd::testing {
 // simulator), using its default credentials.
 inline std::string AllProvidersConfig(const std::string& dir, const std::string& base,
                                       const std::string& extra = "") {
-  return "[store]\npath = \"" + dir + "/outbox.db\"\n"
-         "[ipc]\nsocket = \"" + dir + "/s.sock\"\n"
+  return "[store]\npath = \"" + dir +
+         "/outbox.db\"\n"
+         "[ipc]\nsocket = \"" +
+         dir +
+         "/s.sock\"\n"
          "[delivery]\nbackoff_base = \"100ms\"\nbackoff_cap = \"1s\"\nshutdown_timeout = \"2s\"\n"
-         "[log]\nlevel = \"debug\"\n" + extra +
-         "[providers.moost]\nbase_url = \"" + base + "\"\nclient_id = \"moost-client\"\n"
+         "[log]\nlevel = \"debug\"\n" +
+         extra + "[providers.moost]\nbase_url = \"" + base +
+         "\"\nclient_id = \"moost-client\"\n"
          "client_secret = \"moost-secret\"\ntimeout = \"2s\"\n"
-         "[providers.novu]\nbase_url = \"" + base + "\"\napi_key = \"novu-key\"\ntimeout = \"2s\"\n"
-         "[providers.moengage]\nbase_url = \"" + base + "\"\nworkspace_id = \"WS123\"\n"
+         "[providers.novu]\nbase_url = \"" +
+         base +
+         "\"\napi_key = \"novu-key\"\ntimeout = \"2s\"\n"
+         "[providers.moengage]\nbase_url = \"" +
+         base +
+         "\"\nworkspace_id = \"WS123\"\n"
          "api_key = \"moe-key\"\ndata_api_key = \"moe-data-key\"\ntimeout = \"2s\"\n"
-         "[providers.ci]\ntype = \"customer_insights\"\nbase_url = \"" + base + "/\"\n"
+         "[providers.ci]\ntype = \"customer_insights\"\nbase_url = \"" +
+         base +
+         "/\"\n"
          "org_id = \"0f8fad5b-d9cb-469f-a165-70867728950e\"\ntimeout = \"2s\"\n"
-         "[providers.beams]\ntype = \"pusher_beams\"\nbase_url = \"" + base + "\"\n"
+         "[providers.beams]\ntype = \"pusher_beams\"\nbase_url = \"" +
+         base +
+         "\"\n"
          "instance_id = \"97c56dfe-58f5-408b-ab3a-158e51a860f2\"\ntimeout = \"2s\"\n"
-         "[providers.hook]\ntype = \"webhook\"\nurl = \"" + base + "/hook/in\"\ntimeout = \"2s\"\n"
+         "[providers.hook]\ntype = \"webhook\"\nurl = \"" +
+         base +
+         "/hook/in\"\ntimeout = \"2s\"\n"
          "[providers.hook.headers]\nX-Api-Token = \"hook-token-secret\"\n";
 }
 

@@ -228,10 +228,12 @@ TEST_CASE("a 429 pauses the lane until the announced reset and costs no attempt"
   double now_wall = e.clock.Now();
   double reset_in = 30;
   SUBCASE("MoEngage x-ratelimit-reset (epoch)") {
-    e.AddLane("moe", "moengage", {{"workspace_id", "WS"}, {"api_key", "k"}, {"base_url", "http://m.test"}}, 1);
+    e.AddLane("moe", "moengage",
+              {{"workspace_id", "WS"}, {"api_key", "k"}, {"base_url", "http://m.test"}}, 1);
     auto s = RateLimitedOnce(
         e, "moe", R"({"recommendationId":"r"})",
-        {{"x-ratelimit-limit", "1000"}, {"x-ratelimit-remaining", "0"},
+        {{"x-ratelimit-limit", "1000"},
+         {"x-ratelimit-remaining", "0"},
          {"x-ratelimit-reset", std::to_string(static_cast<int64_t>(now_wall + reset_in))}});
     CHECK(s.next >= s.first + reset_in - 1e-6);
     CHECK(s.next <= s.first + reset_in + 0.01);
@@ -239,9 +241,9 @@ TEST_CASE("a 429 pauses the lane until the announced reset and costs no attempt"
   }
   SUBCASE("Novu RateLimit-Reset (seconds)") {
     e.AddLane("novu", "novu", {{"api_key", "k"}, {"base_url", "http://n.test"}}, 1);
-    auto s = RateLimitedOnce(e, "novu",
-                             R"({"subscriberId":"s","messageId":"m","type":"primary","status":"done"})",
-                             {{"RateLimit-Remaining", "0"}, {"RateLimit-Reset", "30"}});
+    auto s = RateLimitedOnce(
+        e, "novu", R"({"subscriberId":"s","messageId":"m","type":"primary","status":"done"})",
+        {{"RateLimit-Remaining", "0"}, {"RateLimit-Reset", "30"}});
     CHECK(s.next >= s.first + reset_in - 1e-6);
     CHECK(s.next <= s.first + reset_in + 0.01);
     CHECK(s.attempts == 3);

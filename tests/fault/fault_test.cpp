@@ -26,10 +26,12 @@ using testing::SimProcess;
 using testing::TempDir;
 
 std::string HookConfig(const TempDir& dir, const std::string& url, const std::string& extra = "") {
-  return "[store]\npath = \"" + dir.path() + "/db/outbox.db\"\n" + extra +
-         "[ipc]\nsocket = \"" + dir.path() + "/s.sock\"\n"
+  return "[store]\npath = \"" + dir.path() + "/db/outbox.db\"\n" + extra + "[ipc]\nsocket = \"" +
+         dir.path() +
+         "/s.sock\"\n"
          "[delivery]\nbackoff_base = \"50ms\"\nbackoff_cap = \"500ms\"\nshutdown_timeout = \"1s\"\n"
-         "[providers.hook]\ntype = \"webhook\"\nurl = \"" + url + "\"\ntimeout = \"300ms\"\nconcurrency = 4\n";
+         "[providers.hook]\ntype = \"webhook\"\nurl = \"" +
+         url + "\"\ntimeout = \"300ms\"\nconcurrency = 4\n";
 }
 
 // Deliveries the simulator answered with 2xx, by body.
@@ -47,7 +49,8 @@ bool Drained(const std::string& socket, int timeout_ms = 60000) {
   return testing::WaitForStats(
       socket,
       [](const rapidjson::Document& s) {
-        return testing::StatOf(s, "hook", "pending") == 0 && testing::StatOf(s, "hook", "inflight") == 0;
+        return testing::StatOf(s, "hook", "pending") == 0 &&
+               testing::StatOf(s, "hook", "inflight") == 0;
       },
       timeout_ms);
 }
@@ -62,7 +65,8 @@ TEST_CASE("kill -9 loop: every acknowledged event arrives, unchanged; duplicates
   std::set<std::string> acked, sent;
   std::mutex mu;
   // OUTBOXD_KILL_CYCLES=200 for a longer run outside CI.
-  const int kCycles = std::getenv("OUTBOXD_KILL_CYCLES") ? std::atoi(std::getenv("OUTBOXD_KILL_CYCLES")) : 20;
+  const int kCycles =
+      std::getenv("OUTBOXD_KILL_CYCLES") ? std::atoi(std::getenv("OUTBOXD_KILL_CYCLES")) : 20;
   for (int cycle = 0; cycle < kCycles; ++cycle) {
     DaemonProcess d;
     REQUIRE(d.Start({"-c", dir / "c.toml"}, dir / "log"));
@@ -103,8 +107,10 @@ TEST_CASE("kill -9 loop: every acknowledged event arrives, unchanged; duplicates
   int missing = 0, duplicates = 0;
   for (const auto& body : acked) {
     auto it = delivered.find(body);
-    if (it == delivered.end()) ++missing;
-    else duplicates += it->second - 1;
+    if (it == delivered.end())
+      ++missing;
+    else
+      duplicates += it->second - 1;
   }
   MESSAGE("kill -9 cycles: " << kCycles << ", acknowledged: " << acked.size()
                              << ", delivered: " << delivered.size() << ", missing: " << missing
@@ -132,7 +138,8 @@ TEST_CASE("flaky network: 30% refused, reset, hung or 5xx; everything delivered,
   REQUIRE(d.WaitReady(dir / "s.sock"));
   LineClient c(dir / "s.sock");
   std::string events;
-  for (int i = 0; i < 150; ++i) events += std::string(i ? "," : "") + "{\"i\":" + std::to_string(i) + "}";
+  for (int i = 0; i < 150; ++i)
+    events += std::string(i ? "," : "") + "{\"i\":" + std::to_string(i) + "}";
   auto r = c.Ask(R"({"op":"enqueue","provider":"hook","events":[)" + events + "]}");
   REQUIRE(r);
   REQUIRE(r->find("\"ok\":true") != std::string::npos);
@@ -168,7 +175,8 @@ TEST_CASE("offline: attempts do not grow beyond the probes; the backlog drains o
   REQUIRE(d.WaitReady(dir / "s.sock"));
   LineClient c(dir / "s.sock");
   std::string events;
-  for (int i = 0; i < 200; ++i) events += std::string(i ? "," : "") + "{\"i\":" + std::to_string(i) + "}";
+  for (int i = 0; i < 200; ++i)
+    events += std::string(i ? "," : "") + "{\"i\":" + std::to_string(i) + "}";
   REQUIRE(c.Ask(R"({"op":"enqueue","provider":"hook","events":[)" + events + "]}"));
   testing::WaitMs(3000);
   auto s = c.Ask(R"({"op":"list","provider":"hook","limit":1000})");
@@ -182,7 +190,8 @@ TEST_CASE("offline: attempts do not grow beyond the probes; the backlog drains o
     }
   }
   auto st = c.Ask(R"({"op":"stats"})");
-  MESSAGE("offline 3 s: events with attempts: " << with_attempts << ", probe attempts: " << probe_attempts);
+  MESSAGE("offline 3 s: events with attempts: " << with_attempts
+                                                << ", probe attempts: " << probe_attempts);
   CHECK(with_attempts == 1);
   CHECK(probe_attempts <= 6);
   CHECK(st->find("\"state\":\"probing\"") != std::string::npos);
@@ -205,7 +214,8 @@ TEST_CASE("429 storm: nothing is sent before the announced reset") {
   REQUIRE(d.WaitReady(dir / "s.sock"));
   LineClient c(dir / "s.sock");
   std::string events;
-  for (int i = 0; i < 20; ++i) events += std::string(i ? "," : "") + "{\"i\":" + std::to_string(i) + "}";
+  for (int i = 0; i < 20; ++i)
+    events += std::string(i ? "," : "") + "{\"i\":" + std::to_string(i) + "}";
   REQUIRE(c.Ask(R"({"op":"enqueue","provider":"hook","events":[)" + events + "]}"));
   REQUIRE(Drained(dir / "s.sock", 30000));
   rapidjson::Document reqs;
@@ -248,7 +258,8 @@ std::vector<int64_t> FillUp(LineClient& c, std::string* last) {
   return ids;
 }
 
-TEST_CASE("disk full: queue_full, nothing lost, file intact, enqueues work again after deliveries") {
+TEST_CASE(
+    "disk full: queue_full, nothing lost, file intact, enqueues work again after deliveries") {
   auto sim = SimProcess::Start();
   REQUIRE(sim);
   TempDir dir;
@@ -265,8 +276,8 @@ TEST_CASE("disk full: queue_full, nothing lost, file intact, enqueues work again
     }
   } unmount{db_dir, mounted};
   // On the 2 MiB filesystem the disk fills long before the 16 MiB quota.
-  std::string extra = std::string("max_size = \"") + (mounted ? "16MiB" : "2MiB") +
-                      "\"\nkeep_delivered = \"0s\"\n";
+  std::string extra =
+      std::string("max_size = \"") + (mounted ? "16MiB" : "2MiB") + "\"\nkeep_delivered = \"0s\"\n";
   MESSAGE(std::string(mounted ? "disk full on a 2 MiB tmpfs" : "disk full through store.max_size"));
   testing::WriteFile(dir / "c.toml", HookConfig(dir, sim->base_url() + "/hook/in", extra));
   {
@@ -300,27 +311,31 @@ TEST_CASE("disk full: queue_full, nothing lost, file intact, enqueues work again
     d.Kill(SIGTERM);
   }
   std::string out;
-  CHECK(testing::RunCommand({"sqlite3", db_dir + "/outbox.db", "PRAGMA integrity_check"}, &out) == 0);
+  CHECK(testing::RunCommand({"sqlite3", db_dir + "/outbox.db", "PRAGMA integrity_check"}, &out) ==
+        0);
   CHECK(out == "ok\n");
 }
 
-TEST_CASE("hostile input: each bad request answered or refused, the daemon stays up, nothing stored") {
+TEST_CASE(
+    "hostile input: each bad request answered or refused, the daemon stays up, nothing stored") {
   TempDir dir;
   testing::WriteFile(dir / "c.toml", HookConfig(dir, "http://127.0.0.1:9/"));
   DaemonProcess d;
   REQUIRE(d.Start({"-c", dir / "c.toml"}, dir / "log"));
   REQUIRE(d.WaitReady(dir / "s.sock"));
   std::vector<std::pair<std::string, std::string>> corpus = {
-      {"invalid UTF-8", "{\"op\":\"enqueue\",\"provider\":\"hook\",\"event\":{\"x\":\"\xc3\x28\"}}"},
+      {"invalid UTF-8",
+       "{\"op\":\"enqueue\",\"provider\":\"hook\",\"event\":{\"x\":\"\xc3\x28\"}}"},
       {"NUL byte", std::string("{\"op\":\"ping\"\0}", 14)},
-      {"deep nesting", "{\"op\":\"enqueue\",\"provider\":\"hook\",\"event\":{\"x\":" + std::string(10000, '[') +
-                           std::string(10000, ']') + "}}"},
+      {"deep nesting", "{\"op\":\"enqueue\",\"provider\":\"hook\",\"event\":{\"x\":" +
+                           std::string(10000, '[') + std::string(10000, ']') + "}}"},
       {"huge number", R"({"op":"enqueue","provider":"hook","event":{"x":1e99999}})"},
       {"wrong types", R"({"op":"enqueue","provider":7,"event":"no"})"},
       {"duplicated keys", R"({"op":"enqueue","provider":"hook","provider":"hook","event":{}})"},
       {"not an object", R"(["op","enqueue"])"},
       {"events not an array", R"({"op":"enqueue","provider":"hook","events":{}})"},
-      {"key too long", R"({"op":"enqueue","provider":"hook","event":{},"key":")" + std::string(300, 'k') + "\"}"},
+      {"key too long",
+       R"({"op":"enqueue","provider":"hook","event":{},"key":")" + std::string(300, 'k') + "\"}"},
   };
   for (const auto& entry : corpus) {
     const std::string& name = entry.first;
@@ -332,7 +347,8 @@ TEST_CASE("hostile input: each bad request answered or refused, the daemon stays
   }
   {  // a 2 MiB line: bad_request, then the connection closes
     LineClient c(dir / "s.sock");
-    c.Send(R"({"op":"enqueue","provider":"hook","event":{"x":")" + std::string(2 << 20, 'x') + "\"}}\n");
+    c.Send(R"({"op":"enqueue","provider":"hook","event":{"x":")" + std::string(2 << 20, 'x') +
+           "\"}}\n");
     auto r = c.ReadLine();
     REQUIRE(r);
     CHECK(r->find("bad_request") != std::string::npos);

@@ -14,8 +14,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     std::vector<ProviderSettings> settings = {
         {"moost", "moost", {{"client_id", "c"}, {"client_secret", "s"}}, {}},
         {"novu", "novu", {{"api_key", "k"}}, {}},
-        {"moengage", "moengage", {{"workspace_id", "W"}, {"api_key", "k"}, {"data_center", "01"}}, {}},
-        {"ci", "customer_insights", {{"public_endpoint", "https://x/"}, {"org_id", "0f8fad5b-d9cb-469f-a165-70867728950e"}}, {}},
+        {"moengage",
+         "moengage",
+         {{"workspace_id", "W"}, {"api_key", "k"}, {"data_center", "01"}},
+         {}},
+        {"ci",
+         "customer_insights",
+         {{"public_endpoint", "https://x/"}, {"org_id", "0f8fad5b-d9cb-469f-a165-70867728950e"}},
+         {}},
         {"beams", "pusher_beams", {{"instance_id", "97c56dfe-58f5-408b-ab3a-158e51a860f2"}}, {}},
         {"hook", "webhook", {{"url", "https://x/"}}, {}},
     };
@@ -38,7 +44,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     size_t nl = head.find('\n', pos);
     std::string line = head.substr(pos, nl == std::string::npos ? std::string::npos : nl - pos);
     size_t colon = line.find(':');
-    if (colon != std::string::npos) r.headers.push_back({line.substr(0, colon), line.substr(colon + 1)});
+    if (colon != std::string::npos)
+      r.headers.push_back({line.substr(0, colon), line.substr(colon + 1)});
     if (nl == std::string::npos) break;
     pos = nl + 1;
   }

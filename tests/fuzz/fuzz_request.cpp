@@ -18,10 +18,14 @@ std::vector<std::unique_ptr<outboxd::providers::Provider>> MakeProviders() {
   std::vector<S> settings = {
       {"moost", "moost", {{"token", "t"}}, {}},
       {"novu", "novu", {{"api_key", "k"}}, {}},
-      {"moengage", "moengage",
-       {{"workspace_id", "W"}, {"api_key", "k"}, {"data_api_key", "d"}, {"data_center", "01"}}, {}},
-      {"ci", "customer_insights",
-       {{"public_endpoint", "https://x/"}, {"org_id", "0f8fad5b-d9cb-469f-a165-70867728950e"}}, {}},
+      {"moengage",
+       "moengage",
+       {{"workspace_id", "W"}, {"api_key", "k"}, {"data_api_key", "d"}, {"data_center", "01"}},
+       {}},
+      {"ci",
+       "customer_insights",
+       {{"public_endpoint", "https://x/"}, {"org_id", "0f8fad5b-d9cb-469f-a165-70867728950e"}},
+       {}},
       {"beams", "pusher_beams", {{"instance_id", "97c56dfe-58f5-408b-ab3a-158e51a860f2"}}, {}},
       {"hook", "webhook", {{"url", "https://x/"}}, {}},
   };

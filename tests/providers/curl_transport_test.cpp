@@ -164,17 +164,18 @@ TEST_CASE("TLS: an unknown CA is refused, the right CA file is accepted") {
   testing::TempDir dir;
   std::string out;
   // A throwaway CA and a server certificate for 127.0.0.1 signed by it.
-  REQUIRE(testing::RunCommand({"openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days",
-                               "2", "-subj", "/CN=outboxd test CA", "-keyout", dir / "ca.key",
-                               "-out", dir / "ca.pem"},
-                              &out) == 0);
-  REQUIRE(testing::RunCommand({"openssl", "req", "-newkey", "rsa:2048", "-nodes", "-subj",
-                               "/CN=127.0.0.1", "-keyout", dir / "srv.key", "-out", dir / "srv.csr"},
-                              &out) == 0);
+  REQUIRE(testing::RunCommand(
+              {"openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
+               "/CN=outboxd test CA", "-keyout", dir / "ca.key", "-out", dir / "ca.pem"},
+              &out) == 0);
+  REQUIRE(
+      testing::RunCommand({"openssl", "req", "-newkey", "rsa:2048", "-nodes", "-subj",
+                           "/CN=127.0.0.1", "-keyout", dir / "srv.key", "-out", dir / "srv.csr"},
+                          &out) == 0);
   testing::WriteFile(dir / "ext.cnf", "subjectAltName=IP:127.0.0.1\n");
   REQUIRE(testing::RunCommand({"openssl", "x509", "-req", "-in", dir / "srv.csr", "-CA",
-                               dir / "ca.pem", "-CAkey", dir / "ca.key", "-CAcreateserial",
-                               "-days", "2", "-extfile", dir / "ext.cnf", "-out", dir / "srv.pem"},
+                               dir / "ca.pem", "-CAkey", dir / "ca.key", "-CAcreateserial", "-days",
+                               "2", "-extfile", dir / "ext.cnf", "-out", dir / "srv.pem"},
                               &out) == 0);
   testing::SimOptions so;
   so.tls_cert = dir / "srv.pem";

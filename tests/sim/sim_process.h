@@ -52,9 +52,9 @@ class SimProcess {
     if (pid == 0) {
       dup2(out[1], STDOUT_FILENO);
       dup2(in[0], STDIN_FILENO);
-      std::vector<std::string> args = {OUTBOXD_PYTHON, OUTBOXD_SIM, "--port",
-                                       std::to_string(options.port), "--seed",
-                                       std::to_string(options.seed)};
+      std::vector<std::string> args = {OUTBOXD_PYTHON, OUTBOXD_SIM,
+                                       "--port",       std::to_string(options.port),
+                                       "--seed",       std::to_string(options.seed)};
       if (!options.tls_cert.empty()) {
         args.insert(args.end(), {"--tls-cert", options.tls_cert, "--tls-key", options.tls_key});
       }

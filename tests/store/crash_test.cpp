@@ -16,7 +16,9 @@
 namespace outboxd::store {
 namespace {
 
-std::string BodyFor(int64_t n) { return "{\"n\":" + std::to_string(n) + ",\"pad\":\"" + std::string(100, 'p') + "\"}"; }
+std::string BodyFor(int64_t n) {
+  return "{\"n\":" + std::to_string(n) + ",\"pad\":\"" + std::string(100, 'p') + "\"}";
+}
 
 // Reads 8-byte ids from `fd` until `count` arrived or the child died.
 std::vector<int64_t> ReadIds(int fd, size_t count) {

@@ -118,9 +118,9 @@ TEST_CASE("each batch of a group is all or nothing") {
 TEST_CASE("claim takes due rows of one provider, earliest due first, up to the limit") {
   TempDir dir;
   auto s = OpenOk(Opts(dir));
-  EnqueueOne(s.get(), {Ev("p", "late", "", 300), Ev("p", "early", "", 100),
-                       Ev("q", "other", "", 50), Ev("p", "mid", "", 200),
-                       Ev("p", "future", "", 5000)});
+  EnqueueOne(s.get(),
+             {Ev("p", "late", "", 300), Ev("p", "early", "", 100), Ev("q", "other", "", 50),
+              Ev("p", "mid", "", 200), Ev("p", "future", "", 5000)});
   std::vector<Event> got;
   REQUIRE(s->Claim("p", 1000, 2, 30, &got).ok());
   REQUIRE(got.size() == 2);
