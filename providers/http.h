@@ -32,7 +32,7 @@ struct HttpRequest {
   std::string body;
   double timeout_s = 30;  // whole request
   double connect_timeout_s = 10;
-  std::string ca_file;  // extra CA bundle; verification is always on
+  std::string ca_file;  // CA bundle replacing the system one; verification is always on
 };
 
 // Why a request got no HTTP answer. Everything but kNone means the server
