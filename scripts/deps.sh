@@ -10,7 +10,7 @@ packages=(
   python3 sqlite3 openssl ca-certificates
 )
 if [ "${1:-}" = "--test" ]; then
-  packages+=(systemd clang libclang-rt-14-dev dpkg-dev prometheus)
+  packages+=(systemd clang libclang-rt-14-dev dpkg-dev prometheus debootstrap)
 fi
 if [ "${1:-}" = "--bench" ]; then
   packages+=(nginx-light wrk binutils)

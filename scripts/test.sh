@@ -9,6 +9,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh --test
 jobs="$(nproc)"
+# The package install test needs a clean Debian root; debootstrap fetches it
+# while the builds run (the test waits for it, or makes it if this did not).
+export OUTBOXD_DEBROOT="$PWD/build-debroot/root"
+mkdir -p build-debroot
+scripts/debroot.sh "$OUTBOXD_DEBROOT" >build-debroot/debootstrap.log 2>&1 &
 
 if [ "${1:-}" != "--quick" ]; then
   CC=clang CXX=clang++ cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo \
