@@ -739,8 +739,8 @@ Status SqliteStore::Purge(const Filter& filter, int64_t* count) {
   return s;
 }
 
-Status SqliteStore::Prune(double now, const PruneOptions& options, int64_t* deleted) {
-  *deleted = 0;
+Status SqliteStore::Prune(double now, const PruneOptions& options, PruneResult* result) {
+  *result = PruneResult{};
   struct Pass {
     Statement* st;
     State state;
@@ -748,7 +748,11 @@ Status SqliteStore::Prune(double now, const PruneOptions& options, int64_t* dele
   } passes[] = {{&prune_delivered_, State::kDelivered, now - options.keep_delivered_s},
                 {&prune_dead_, State::kDead, now - options.keep_dead_s}};
   for (const Pass& p : passes) {
-    for (int b = 0; b < options.max_batches; ++b) {
+    for (int b = 0;; ++b) {
+      if (b == options.max_batches) {
+        result->more = true;
+        break;
+      }
       Status s = Begin();
       if (!s.ok()) return s;
       p.st->Reset();
@@ -763,7 +767,7 @@ Status SqliteStore::Prune(double now, const PruneOptions& options, int64_t* dele
       p.st->Reset();
       s = End(rc == SQLITE_DONE ? Status::Ok() : Error(rc, "pruning events"), deltas);
       if (!s.ok()) return s;
-      *deleted += n;
+      result->deleted += n;
       if (n < options.batch_rows) break;
     }
   }
@@ -778,7 +782,7 @@ Status SqliteStore::Prune(double now, const PruneOptions& options, int64_t* dele
   }
   if (rc != SQLITE_DONE) return Error(rc, "vacuum");
   // Hand the freed pages back now rather than at the next autocheckpoint.
-  if (*deleted > 0) {
+  if (result->deleted > 0) {
     sqlite3_wal_checkpoint_v2(db_, nullptr, SQLITE_CHECKPOINT_TRUNCATE, nullptr, nullptr);
   }
   return Status::Ok();

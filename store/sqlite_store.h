@@ -44,7 +44,7 @@ class SqliteStore : public Store {
   Status Stats(std::map<std::string, ProviderStats>* out) override;
   Status Retry(const Filter& filter, double now, int64_t* count) override;
   Status Purge(const Filter& filter, int64_t* count) override;
-  Status Prune(double now, const PruneOptions& options, int64_t* deleted) override;
+  Status Prune(double now, const PruneOptions& options, PruneResult* result) override;
   Status Size(int64_t* used_bytes, int64_t* file_bytes) override;
 
  private:

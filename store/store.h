@@ -116,6 +116,11 @@ struct PruneOptions {
   int max_batches = 20;  // per call, so a call stays short
 };
 
+struct PruneResult {
+  int64_t deleted = 0;
+  bool more = false;  // a pass stopped at max_batches: rows past retention remain
+};
+
 class Store {
  public:
   // Opens (creating if missing) the database at options.path, migrates an
@@ -169,8 +174,9 @@ class Store {
   virtual Status Purge(const Filter& filter, int64_t* count) = 0;
 
   // Deletes delivered/dead rows past their retention in bounded
-  // transactions, then gives free pages back to the filesystem.
-  virtual Status Prune(double now, const PruneOptions& options, int64_t* deleted) = 0;
+  // transactions, at most max_batches per state, then gives free pages back
+  // to the filesystem. result->more says a further call has rows to delete.
+  virtual Status Prune(double now, const PruneOptions& options, PruneResult* result) = 0;
 
   // Bytes the database occupies (pages in use), and the file size.
   virtual Status Size(int64_t* used_bytes, int64_t* file_bytes) = 0;

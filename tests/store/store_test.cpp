@@ -265,17 +265,25 @@ TEST_CASE("prune removes rows past retention and gives the space back") {
   CHECK(CountOf(s.get(), "p", State::kDelivered) == 5000);
   int64_t used_before = 0, file_before = 0;
   REQUIRE(s->Size(&used_before, &file_before).ok());
-  int64_t deleted = 0;
+  PruneResult pruned;
   PruneOptions keep;
   keep.keep_delivered_s = 3600;
-  REQUIRE(s->Prune(2000 + 100, keep, &deleted).ok());
-  CHECK(deleted == 0);  // not old enough yet
+  REQUIRE(s->Prune(2000 + 100, keep, &pruned).ok());
+  CHECK(pruned.deleted == 0);  // not old enough yet
+  CHECK_FALSE(pruned.more);
   PruneOptions po;
   po.keep_delivered_s = 3600;
   po.batch_rows = 500;
-  po.max_batches = 100;
-  REQUIRE(s->Prune(2000 + 3601, po, &deleted).ok());
-  CHECK(deleted == 5000);
+  po.max_batches = 4;
+  // Each call deletes at most 4 x 500 rows and says whether more remain.
+  std::vector<int64_t> calls;
+  for (;;) {
+    REQUIRE(s->Prune(2000 + 3601, po, &pruned).ok());
+    calls.push_back(pruned.deleted);
+    if (!pruned.more) break;
+    REQUIRE(calls.size() < 10);
+  }
+  CHECK(calls == std::vector<int64_t>{2000, 2000, 1000});
   CHECK(CountOf(s.get(), "p", State::kDelivered) == 0);
   // Checkpoint so the main file shows the vacuum.
   s.reset();
