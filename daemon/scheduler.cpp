@@ -25,6 +25,10 @@ constexpr double kLeaseS = 600;
 // Claim rounds per lane in one RunDue, and outcomes held before a settle.
 constexpr int kMaxRoundsPerRun = 8;
 constexpr size_t kMaxPendingOutcomes = 1024;
+// While requests are in flight, outcomes wait (at most this many, this
+// long) for the next refill, which settles them in its own transaction.
+constexpr size_t kSettleBatch = 64;
+constexpr double kSettleDelayS = 0.05;
 
 StoredEvent View(const store::Event& e) {
   StoredEvent s;
@@ -135,7 +139,7 @@ bool Scheduler::SetPaused(std::string_view provider, bool paused) {
 }
 
 double Scheduler::RunDue() {
-  Flush();
+  if (store_failed_) Flush();  // does the store take writes again?
   double mono = clock_->Monotonic();
   double wall = clock_->Now();
   double deadline = kInf;
@@ -146,8 +150,14 @@ double Scheduler::RunDue() {
     else
       ++it;
   }
-  Flush();
-  if (!outcomes_.empty()) deadline = std::min(deadline, mono + 1);  // settle failed: retry
+  if (!outcomes_.empty() && (inflight_.empty() || outcomes_.size() >= kSettleBatch ||
+                             mono >= outcomes_since_ + kSettleDelayS || store_failed_)) {
+    Flush();
+  }
+  if (!outcomes_.empty()) {
+    // Settle failed: retry in a second; else settle when the hold ends.
+    deadline = std::min(deadline, store_failed_ ? mono + 1 : outcomes_since_ + kSettleDelayS);
+  }
   return deadline;
 }
 
@@ -174,6 +184,7 @@ void Scheduler::RunLane(Lane* lane, double mono, double wall, double* deadline) 
   }
   // Rows due?
   if (!lane->due_wall) {
+    Flush();  // held outcomes (retries) count for the due time
     std::optional<double> due;
     store::Status s = store_->NextDue(lane->name, &due);
     if (!s.ok()) {
@@ -205,7 +216,12 @@ void Scheduler::RunLane(Lane* lane, double mono, double wall, double* deadline) 
       want = 1;
     } else {
       int slots = lane->concurrency - lane->in_flight;
-      if (slots <= 0) return;
+      // With requests in flight, refill a busy lane in groups of a quarter
+      // of its concurrency: a claim per group, not per completion. Their
+      // completions wake the loop again.
+      if (slots <= 0 || (lane->in_flight > 0 && slots < std::max(1, lane->concurrency / 4))) {
+        return;
+      }
       int avail = 0;
       double next = kInf;
       for (const auto& l : lane->limiters) {
@@ -219,7 +235,9 @@ void Scheduler::RunLane(Lane* lane, double mono, double wall, double* deadline) 
       want = std::min(avail, options_.claim_batch);
     }
     std::vector<store::Event> rows;
-    store::Status s = store_->Claim(lane->name, wall, want, kLeaseS, &rows);
+    // Held outcomes are written in the claim's transaction.
+    store::Status s = store_->SettleAndClaim(outcomes_, lane->name, wall, want, kLeaseS, &rows);
+    if (s.ok()) outcomes_.clear();
     if (!s.ok()) {
       std::string error = "claim failed: " + s.ToString();
       if (lane->last_error != error) OUTBOXD_LOG_ERROR("lane {}: {}", lane->name, error);
@@ -313,7 +331,6 @@ void Scheduler::OnCompletions(std::vector<providers::HttpTransport::Completion>*
     }
   }
   done->clear();
-  Flush();
 }
 
 void Scheduler::DigestAuth(Lane* lane, const providers::HttpResponse& r, double mono, double wall) {
@@ -426,6 +443,7 @@ void Scheduler::Digest(Lane* lane, Pending* p, const providers::HttpResponse& r,
 }
 
 void Scheduler::AddOutcome(Lane*, store::Outcome o) {
+  if (outcomes_.empty()) outcomes_since_ = clock_->Monotonic();
   outcomes_.push_back(std::move(o));
   if (outcomes_.size() >= kMaxPendingOutcomes) Flush();
 }

@@ -461,10 +461,21 @@ Status SqliteStore::Enqueue(std::span<const std::vector<NewEvent>> batches,
 
 Status SqliteStore::Claim(std::string_view provider, double now, int limit, double lease_s,
                           std::vector<Event>* out) {
+  return SettleAndClaim({}, provider, now, limit, lease_s, out);
+}
+
+Status SqliteStore::SettleAndClaim(std::span<const Outcome> outcomes, std::string_view provider,
+                                   double now, int limit, double lease_s,
+                                   std::vector<Event>* out) {
   out->clear();
-  if (limit <= 0) return Status::Ok();
+  if (limit <= 0) return Settle(outcomes);
   Status s = Begin();
   if (!s.ok()) return s;
+  Counts deltas;
+  for (const Outcome& o : outcomes) {
+    s = SettleOne(o, &deltas);
+    if (!s.ok()) return End(s, deltas);
+  }
   claim_.Reset();
   claim_.BindText(1, provider);
   claim_.Bind(2, now);
@@ -482,7 +493,6 @@ Status SqliteStore::Claim(std::string_view provider, double now, int limit, doub
     out->clear();
     return err;
   }
-  Counts deltas;
   Delta(provider, State::kPending, -static_cast<int64_t>(out->size()), &deltas);
   Delta(provider, State::kInflight, static_cast<int64_t>(out->size()), &deltas);
   s = End(Status::Ok(), deltas);

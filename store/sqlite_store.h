@@ -38,6 +38,8 @@ class SqliteStore : public Store {
   Status Claim(std::string_view provider, double now, int limit, double lease_s,
                std::vector<Event>* out) override;
   Status Settle(std::span<const Outcome> outcomes) override;
+  Status SettleAndClaim(std::span<const Outcome> outcomes, std::string_view provider, double now,
+                        int limit, double lease_s, std::vector<Event>* out) override;
   Status NextDue(std::string_view provider, std::optional<double>* at) override;
   Status Get(int64_t id, Event* event) override;
   Status List(const Filter& filter, int64_t after_id, int limit, std::vector<Event>* out) override;
