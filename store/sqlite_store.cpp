@@ -360,14 +360,21 @@ Status SqliteStore::Enqueue(std::span<const std::vector<NewEvent>> batches,
     const auto& batch = batches[b];
     BatchResult& result = (*results)[b];
     result.ids.reserve(batch.size());
-    savepoint_.Reset();
-    int rc = savepoint_.Step();
-    savepoint_.Reset();
-    if (rc != SQLITE_DONE) {
-      result.status = Error(rc, "savepoint");
-      break;
+    // A batch of several events is all or nothing: a savepoint. One event
+    // is a single INSERT, atomic by itself (most requests: one event each).
+    const bool atomic = batch.size() > 1;
+    int rc;
+    if (atomic) {
+      savepoint_.Reset();
+      rc = savepoint_.Step();
+      savepoint_.Reset();
+      if (rc != SQLITE_DONE) {
+        result.status = Error(rc, "savepoint");
+        break;
+      }
     }
     Counts batch_deltas;
+    Counts* counted = atomic ? &batch_deltas : &deltas;
     std::vector<std::pair<std::string_view, std::string_view>> batch_keys;
     Status bs;
     for (const NewEvent& e : batch) {
@@ -413,13 +420,13 @@ Status SqliteStore::Enqueue(std::span<const std::vector<NewEvent>> batches,
       }
       int64_t id = sqlite3_last_insert_rowid(db_);
       result.ids.push_back({id, false});
-      Delta(e.provider, State::kPending, 1, &batch_deltas);
+      Delta(e.provider, State::kPending, 1, counted);
       if (!e.key.empty()) {
         fresh_keys[{e.provider, e.key}] = id;
         batch_keys.push_back({e.provider, e.key});
       }
     }
-    if (bs.ok()) {
+    if (bs.ok() && atomic) {
       release_.Reset();
       rc = release_.Step();
       release_.Reset();
@@ -434,12 +441,14 @@ Status SqliteStore::Enqueue(std::span<const std::vector<NewEvent>> batches,
         }
         return bs;
       }
-      rollback_to_.Reset();
-      rollback_to_.Step();
-      rollback_to_.Reset();
-      release_.Reset();
-      release_.Step();
-      release_.Reset();
+      if (atomic) {
+        rollback_to_.Reset();
+        rollback_to_.Step();
+        rollback_to_.Reset();
+        release_.Reset();
+        release_.Step();
+        release_.Reset();
+      }
       for (const auto& k : batch_keys) fresh_keys.erase(k);
       result.status = bs;
       result.ids.clear();

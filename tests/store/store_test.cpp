@@ -98,15 +98,18 @@ TEST_CASE("each batch of a group is all or nothing") {
   std::vector<std::vector<NewEvent>> batches = {
       {Ev("p", "a"), Ev("p", "b")},
       {Ev("p", "c"), Ev("p", "d", std::string(300, 'k'))},  // key too long
+      {Ev("p", "x", std::string(300, 'k'))},                // a single event, refused
       {Ev("p", "e")},
   };
   std::vector<BatchResult> results;
   REQUIRE(s->Enqueue(batches, &results).ok());
-  REQUIRE(results.size() == 3);
+  REQUIRE(results.size() == 4);
   CHECK(results[0].status.ok());
   CHECK(results[1].status.code() == Code::kInvalid);
   CHECK(results[1].ids.empty());
-  CHECK(results[2].status.ok());
+  CHECK(results[2].status.code() == Code::kInvalid);
+  CHECK(results[2].ids.empty());
+  CHECK(results[3].status.ok());
   CHECK(CountOf(s.get(), "p", State::kPending) == 3);
   std::vector<Event> all;
   REQUIRE(s->List({}, 0, 100, &all).ok());
