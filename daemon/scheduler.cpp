@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <deque>
 #include <limits>
 #include <set>
 
@@ -25,10 +26,6 @@ constexpr double kLeaseS = 600;
 // Claim rounds per lane in one RunDue, and outcomes held before a settle.
 constexpr int kMaxRoundsPerRun = 8;
 constexpr size_t kMaxPendingOutcomes = 1024;
-// While requests are in flight, outcomes wait (at most this many, this
-// long) for the next refill, which settles them in its own transaction.
-constexpr size_t kSettleBatch = 64;
-constexpr double kSettleDelayS = 0.05;
 
 StoredEvent View(const store::Event& e) {
   StoredEvent s;
@@ -61,6 +58,7 @@ struct Scheduler::Lane {
   double auth_retry_at = 0;
   bool retiring = false;
   std::optional<double> due_wall;  // earliest due row (wall); nullopt: ask the store
+  std::deque<store::Event> ready;  // claimed ahead (inflight in the store), not yet sent
   std::string last_error;
   // Counters since start.
   std::map<std::string, uint64_t> requests;  // by status ("200", "error")
@@ -145,29 +143,28 @@ double Scheduler::RunDue() {
   double deadline = kInf;
   for (auto& [name, lane] : lanes_) RunLane(lane.get(), mono, wall, &deadline);
   for (auto it = lanes_.begin(); it != lanes_.end();) {
-    if (it->second->retiring && it->second->in_flight == 0)
+    if (it->second->retiring && it->second->in_flight == 0 && it->second->ready.empty())
       it = lanes_.erase(it);
     else
       ++it;
   }
-  if (!outcomes_.empty() && (inflight_.empty() || outcomes_.size() >= kSettleBatch ||
-                             mono >= outcomes_since_ + kSettleDelayS || store_failed_)) {
-    Flush();
-  }
-  if (!outcomes_.empty()) {
-    // Settle failed: retry in a second; else settle when the hold ends.
-    deadline = std::min(deadline, store_failed_ ? mono + 1 : outcomes_since_ + kSettleDelayS);
-  }
+  Flush();
+  if (!outcomes_.empty()) deadline = std::min(deadline, mono + 1);  // settle failed: retry
   return deadline;
 }
 
 void Scheduler::RunLane(Lane* lane, double mono, double wall, double* deadline) {
+  providers::Provider* p = lane->provider.get();
+  // Rows claimed ahead go back to pending while the lane cannot send them.
+  if (lane->retiring || lane->manual_pause || shutting_down_ || store_failed_ ||
+      mono < lane->pause_until || lane->offline || p->NeedsAuth(wall)) {
+    ReleaseReady(lane);
+  }
   if (lane->retiring || lane->manual_pause || shutting_down_ || store_failed_) return;
   if (mono < lane->pause_until) {
     *deadline = std::min(*deadline, lane->pause_until);
     return;
   }
-  providers::Provider* p = lane->provider.get();
   if (p->NeedsAuth(wall)) {
     if (lane->auth_in_flight) return;
     if (mono < lane->auth_retry_at) {
@@ -182,22 +179,25 @@ void Scheduler::RunLane(Lane* lane, double mono, double wall, double* deadline) 
     transport_->Start(id, p->AuthRequest(wall));
     return;
   }
-  // Rows due?
-  if (!lane->due_wall) {
-    Flush();  // held outcomes (retries) count for the due time
-    std::optional<double> due;
-    store::Status s = store_->NextDue(lane->name, &due);
-    if (!s.ok()) {
-      OUTBOXD_LOG_ERROR("lane {}: {}", lane->name, s.ToString());
-      return;
+  // Is a row due in the store? Rows claimed ahead need no asking.
+  auto due_now = [&]() {
+    if (!lane->due_wall) {
+      Flush();  // held outcomes (retries) count for the due time
+      std::optional<double> due;
+      store::Status s = store_->NextDue(lane->name, &due);
+      if (!s.ok()) {
+        OUTBOXD_LOG_ERROR("lane {}: {}", lane->name, s.ToString());
+        return false;
+      }
+      lane->due_wall = due.value_or(kInf);
     }
-    lane->due_wall = due.value_or(kInf);
-  }
-  if (*lane->due_wall > wall) {
-    if (*lane->due_wall < kInf)
-      *deadline = std::min(*deadline, ToMono(*lane->due_wall, mono, wall));
-    return;
-  }
+    if (*lane->due_wall > wall) {
+      if (*lane->due_wall < kInf)
+        *deadline = std::min(*deadline, ToMono(*lane->due_wall, mono, wall));
+      return false;
+    }
+    return true;
+  };
   // Bounded work per call, so clients are served between rounds even when a
   // huge backlog expires at once.
   for (int round = 0;; ++round) {
@@ -205,7 +205,7 @@ void Scheduler::RunLane(Lane* lane, double mono, double wall, double* deadline) 
       *deadline = std::min(*deadline, mono);
       return;
     }
-    int want;
+    int want, slots;
     if (lane->offline) {
       // One probe at a time, on its own backoff.
       if (lane->probe_in_flight) return;
@@ -213,26 +213,41 @@ void Scheduler::RunLane(Lane* lane, double mono, double wall, double* deadline) 
         *deadline = std::min(*deadline, lane->next_probe_at);
         return;
       }
-      want = 1;
+      if (!due_now()) return;
+      want = slots = 1;
     } else {
-      int slots = lane->concurrency - lane->in_flight;
-      // With requests in flight, refill a busy lane in groups of a quarter
-      // of its concurrency: a claim per group, not per completion. Their
-      // completions wake the loop again.
-      if (slots <= 0 || (lane->in_flight > 0 && slots < std::max(1, lane->concurrency / 4))) {
-        return;
-      }
+      slots = lane->concurrency - lane->in_flight;
+      if (slots <= 0) return;
+      // A busy lane claims its free slots' rows plus as many again as its
+      // concurrency, and starts the extra ones as slots free up: one claim
+      // transaction per `concurrency` requests rather than per completion.
+      const int ahead = lane->concurrency;
       int avail = 0;
       double next = kInf;
       for (const auto& l : lane->limiters) {
-        avail = std::max(avail, l.Available(mono, slots));
+        avail = std::max(avail, l.Available(mono, slots + ahead));
         next = std::min(next, l.NextAllowed(mono));
       }
       if (avail <= 0) {
         *deadline = std::min(*deadline, next);
         return;
       }
-      want = std::min(avail, options_.claim_batch);
+      if (!lane->ready.empty()) {
+        size_t n =
+            std::min({static_cast<size_t>(slots), static_cast<size_t>(avail), lane->ready.size()});
+        std::vector<store::Event> rows(std::make_move_iterator(lane->ready.begin()),
+                                       std::make_move_iterator(lane->ready.begin() + n));
+        lane->ready.erase(lane->ready.begin(), lane->ready.begin() + n);
+        double released_until = StartEvents(lane, &rows, mono, wall, false);
+        if (released_until > 0) {
+          Flush();
+          *deadline = std::min(*deadline, ToMono(released_until, mono, wall));
+          return;
+        }
+        continue;
+      }
+      if (!due_now()) return;
+      want = std::min({avail, options_.claim_batch, slots + ahead});
     }
     std::vector<store::Event> rows;
     // Held outcomes are written in the claim's transaction.
@@ -246,6 +261,11 @@ void Scheduler::RunLane(Lane* lane, double mono, double wall, double* deadline) 
       return;
     }
     bool exhausted = static_cast<int>(rows.size()) < want;
+    if (static_cast<int>(rows.size()) > slots) {
+      lane->ready.assign(std::make_move_iterator(rows.begin() + slots),
+                         std::make_move_iterator(rows.end()));
+      rows.resize(static_cast<size_t>(slots));
+    }
     double released_until = StartEvents(lane, &rows, mono, wall, lane->offline);
     if (released_until > 0) {
       // An endpoint without room: wait for it rather than claim again.
@@ -262,10 +282,20 @@ void Scheduler::RunLane(Lane* lane, double mono, double wall, double* deadline) 
         if (due && *due > wall) *deadline = std::min(*deadline, ToMono(*due, mono, wall));
         if (due && *due <= wall) *deadline = std::min(*deadline, mono);
       }
-      return;
+      if (lane->ready.empty()) return;
+      continue;
     }
     if (lane->offline) return;
   }
+}
+
+void Scheduler::ReleaseReady(Lane* lane) {
+  for (auto& e : lane->ready) {
+    AddOutcome(lane, {e.id, store::OutcomeKind::kRelease, e.next_attempt_at, e.last_status,
+                      e.last_error, std::nullopt, false});
+    lane->due_wall = std::min(lane->due_wall.value_or(kInf), e.next_attempt_at);
+  }
+  lane->ready.clear();
 }
 
 double Scheduler::StartEvents(Lane* lane, std::vector<store::Event>* rows, double mono, double wall,
@@ -331,6 +361,8 @@ void Scheduler::OnCompletions(std::vector<providers::HttpTransport::Completion>*
     }
   }
   done->clear();
+  // Settled at once: a crash may repeat only requests still in flight.
+  Flush();
 }
 
 void Scheduler::DigestAuth(Lane* lane, const providers::HttpResponse& r, double mono, double wall) {
@@ -442,8 +474,8 @@ void Scheduler::Digest(Lane* lane, Pending* p, const providers::HttpResponse& r,
               "expired: older than delivery.max_age; last error: " + v.reason, std::nullopt, true});
 }
 
-void Scheduler::AddOutcome(Lane*, store::Outcome o) {
-  if (outcomes_.empty()) outcomes_since_ = clock_->Monotonic();
+void Scheduler::AddOutcome(Lane* lane, store::Outcome o) {
+  o.provider = lane->name;
   outcomes_.push_back(std::move(o));
   if (outcomes_.size() >= kMaxPendingOutcomes) Flush();
 }
@@ -470,9 +502,10 @@ void Scheduler::ReleaseInFlight() {
   for (auto& [id, p] : inflight_) {
     if (p.auth) continue;
     outcomes_.push_back({p.event.id, store::OutcomeKind::kRelease, wall, p.event.last_status,
-                         p.event.last_error, std::nullopt, false});
+                         p.event.last_error, std::nullopt, false, false, p.event.provider});
   }
   inflight_.clear();
+  for (auto& [name, lane] : lanes_) ReleaseReady(lane.get());
   for (auto& [name, lane] : lanes_) {
     lane->in_flight = 0;
     lane->probe_in_flight = false;

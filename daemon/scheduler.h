@@ -5,9 +5,9 @@
 //
 // The scheduler never sleeps and never reads the time by itself: RunDue()
 // does what is due at clock->Monotonic() and returns the next deadline;
-// OnCompletions() digests finished requests. Outcomes are settled in the
-// next claim's transaction, or on their own once no request is in flight,
-// 64 are held or the oldest is 50 ms old. Only the event loop waits.
+// OnCompletions() digests finished requests and settles their outcomes at
+// once. Outcomes that arise while claiming (expired, released) are written
+// in the next claim's transaction. Only the event loop waits.
 //
 // Thread rules: one thread (the event loop).
 #ifndef OUTBOXD_DAEMON_SCHEDULER_H_
@@ -98,6 +98,8 @@ class Scheduler : public LaneControl {
   void Digest(Lane* lane, Pending* p, const providers::HttpResponse& r, double mono, double wall);
   void DigestAuth(Lane* lane, const providers::HttpResponse& r, double mono, double wall);
   void AddOutcome(Lane* lane, store::Outcome o);
+  // Rows claimed ahead go back to pending, due when they were.
+  void ReleaseReady(Lane* lane);
   void Flush();
   double ToMono(double wall_time, double mono, double wall) const;
   Lane* Find(std::string_view name) const;
@@ -111,7 +113,6 @@ class Scheduler : public LaneControl {
   std::map<providers::HttpTransport::RequestId, Pending> inflight_;
   providers::HttpTransport::RequestId next_request_ = 1;
   std::vector<store::Outcome> outcomes_;
-  double outcomes_since_ = 0;  // monotonic time the oldest held outcome was added
   bool shutting_down_ = false;
   bool store_failed_ = false;
 };

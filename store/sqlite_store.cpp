@@ -113,15 +113,15 @@ Status SqliteStore::Init() {
       {&delivered_,
        "UPDATE events SET state = 2, delivered_at = ?2, last_status = ?3, last_error = '',"
        " response = ?4, attempts = attempts + ?5, lease_until = 0"
-       " WHERE id = ?1 AND state = 1 RETURNING provider"},
+       " WHERE id = ?1 AND state = 1"},
       {&retry_,
        "UPDATE events SET state = 0, next_attempt_at = ?2, last_status = ?3, last_error = ?4,"
        " attempts = attempts + ?5, generation = generation + ?6, lease_until = 0"
-       " WHERE id = ?1 AND state = 1 RETURNING provider"},
+       " WHERE id = ?1 AND state = 1"},
       {&dead_,
        "UPDATE events SET state = 3, delivered_at = ?2, last_status = ?3, last_error = ?4,"
        " attempts = attempts + ?5, lease_until = 0"
-       " WHERE id = ?1 AND state = 1 RETURNING provider"},
+       " WHERE id = ?1 AND state = 1"},
       {&next_due_, "SELECT min(next_attempt_at) FROM events WHERE state = 0 AND provider = ?1"},
       {&oldest_pending_, "SELECT min(created_at) FROM events WHERE state = 0 AND provider = ?1"},
       {&get_,
@@ -308,6 +308,10 @@ Status SqliteStore::End(Status s, const Counts& deltas) {
     return s;
   }
   ApplyDeltas(deltas);
+  // Short of space (the ballast is spent): fold each transaction back into
+  // the file before the next one, so the WAL never grows past one
+  // transaction's pages and a checkpoint never needs more room than that.
+  if (ballast_bytes_ > 0 && !ballast_present_) checkpoint_due_ = true;
   return Status::Ok();
 }
 
@@ -474,8 +478,7 @@ Status SqliteStore::Claim(std::string_view provider, double now, int limit, doub
 }
 
 Status SqliteStore::SettleAndClaim(std::span<const Outcome> outcomes, std::string_view provider,
-                                   double now, int limit, double lease_s,
-                                   std::vector<Event>* out) {
+                                   double now, int limit, double lease_s, std::vector<Event>* out) {
   out->clear();
   if (limit <= 0) return Settle(outcomes);
   Status s = Begin();
@@ -556,14 +559,14 @@ Status SqliteStore::SettleOne(const Outcome& o, Counts* deltas) {
       break;
   }
   int rc = st->Step();
-  if (rc == SQLITE_ROW) {
-    std::string provider = st->Text(0);
-    Delta(provider, State::kInflight, -1, deltas);
-    Delta(provider, to, 1, deltas);
-    rc = st->Step();
-  }
   st->Reset();
-  return rc == SQLITE_DONE ? Status::Ok() : Error(rc, "settling an event");
+  if (rc != SQLITE_DONE) return Error(rc, "settling an event");
+  // No row changed: it is not inflight any more (purged meanwhile).
+  if (sqlite3_changes(db_) == 1) {
+    Delta(o.provider, State::kInflight, -1, deltas);
+    Delta(o.provider, to, 1, deltas);
+  }
+  return Status::Ok();
 }
 
 Status SqliteStore::Settle(std::span<const Outcome> outcomes) {

@@ -94,6 +94,7 @@ struct Outcome {
   std::optional<std::string> response;  // kDelivered only
   bool count_attempt = true;            // false: a 429 or an offline probe
   bool next_generation = false;         // kRetry: bump `generation`
+  std::string provider;                 // the row's provider (counts are per provider)
 };
 
 // Selects rows for List/Retry/Purge. Empty fields select everything.
@@ -153,11 +154,10 @@ class Store {
   // Settle(outcomes) and Claim(...) in one transaction: a busy lane pays
   // one commit per refill instead of two. Nothing is written on failure.
   virtual Status SettleAndClaim(std::span<const Outcome> outcomes, std::string_view provider,
-                                double now, int limit, double lease_s,
-                                std::vector<Event>* out) = 0;
+                                double now, int limit, double lease_s, std::vector<Event>* out) = 0;
 
   // Writes outcomes in one transaction. Outcomes for rows that are no longer
-  // inflight (purged meanwhile) are ignored.
+  // inflight (purged meanwhile) are ignored. Each names its row's provider.
   virtual Status Settle(std::span<const Outcome> outcomes) = 0;
 
   // Earliest next_attempt_at of pending rows of `provider`; nullopt if none.

@@ -108,7 +108,8 @@ int main(int argc, char** argv) {
       if (!s->Claim("p", 2000, 100, 60, &got).ok() || got.empty()) break;
       outcomes.clear();
       for (auto& e : got)
-        outcomes.push_back({e.id, outboxd::store::OutcomeKind::kDelivered, 2000, 200});
+        outcomes.push_back({e.id, outboxd::store::OutcomeKind::kDelivered, 2000, 200, "",
+                            std::nullopt, true, false, "p"});
       if (!s->Settle(outcomes).ok()) break;
       settled += static_cast<long>(got.size());
     }

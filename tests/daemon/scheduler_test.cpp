@@ -3,6 +3,7 @@
 #include "daemon/scheduler.h"
 
 #include <doctest/doctest.h>
+#include <fmt/format.h>
 
 #include <algorithm>
 #include <cmath>
@@ -397,6 +398,45 @@ TEST_CASE("pause and resume by request; stats say so") {
   CHECK(e.scheduler->SetPaused("hook", false));
   e.Run(10, AlwaysOk);
   CHECK(e.Count("hook", store::State::kDelivered) == 5);
+}
+
+TEST_CASE("rows claimed ahead wait in order and go back to pending on pause and on stop") {
+  Engine e;
+  e.AddLane("hook", "webhook", HookAt("/a"), 2);
+  auto ids = e.Enqueue("hook", kHook, 10);
+  e.scheduler->RunDue();
+  // Two requests go out; two more rows are claimed ahead of their slots.
+  CHECK(e.transport.sent.size() == 2);
+  CHECK(e.Count("hook", store::State::kInflight) == 4);
+  CHECK(e.Count("hook", store::State::kPending) == 6);
+  // Paused: what was claimed ahead is pending again, due as before.
+  CHECK(e.scheduler->SetPaused("hook", true));
+  e.scheduler->RunDue();
+  CHECK(e.Count("hook", store::State::kInflight) == 2);
+  CHECK(e.Count("hook", store::State::kPending) == 8);
+  CHECK(e.Get(ids[2]).attempts == 0);
+  CHECK(e.Get(ids[2]).next_attempt_at <= e.clock.Now());
+  CHECK(e.scheduler->SetPaused("hook", false));
+  e.scheduler->RunDue();
+  CHECK(e.Count("hook", store::State::kInflight) == 2);  // no free slot: nothing claimed
+  // Stopping: everything claimed, sent or not, is pending again.
+  e.scheduler->BeginShutdown();
+  e.scheduler->ReleaseInFlight();
+  CHECK(e.scheduler->Idle());
+  CHECK(e.Count("hook", store::State::kPending) == 10);
+  CHECK(e.Count("hook", store::State::kInflight) == 0);
+}
+
+TEST_CASE("a busy lane sends every row once and in order, claimed ahead or not") {
+  Engine e;
+  e.AddLane("hook", "webhook", HookAt("/a"), 4);
+  for (int i = 0; i < 200; ++i) e.Enqueue("hook", fmt::format(R"({{"n":{}}})", i), 1);
+  e.Run(10, AlwaysOk);
+  CHECK(e.Count("hook", store::State::kDelivered) == 200);
+  REQUIRE(e.transport.sent.size() == 200);
+  for (int i = 0; i < 200; ++i) {
+    CHECK(e.transport.sent[static_cast<size_t>(i)].request.body == fmt::format(R"({{"n":{}}})", i));
+  }
 }
 
 TEST_CASE("graceful stop returns in-flight rows to pending without an attempt") {

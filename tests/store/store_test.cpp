@@ -156,6 +156,7 @@ TEST_CASE("settle records each kind of outcome") {
   outcomes[2] = {got[2].id, OutcomeKind::kRetry, 2200, 429, "rate limited", std::nullopt, false};
   outcomes[3] = {got[3].id, OutcomeKind::kDead, 2003, 400, "bad request"};
   outcomes[4] = {got[4].id, OutcomeKind::kRetry, 2300, 503, "replayed", std::nullopt, true, true};
+  for (auto& o : outcomes) o.provider = "p";
   REQUIRE(s->Settle(outcomes).ok());
   Event e;
   REQUIRE(s->Get(got[0].id, &e).ok());
@@ -181,7 +182,9 @@ TEST_CASE("settle records each kind of outcome") {
   CHECK(CountOf(s.get(), "p", State::kPending) == 3);
   CHECK(CountOf(s.get(), "p", State::kInflight) == 0);
   // An outcome for a row that is no longer inflight is ignored.
-  REQUIRE(s->Settle(std::vector<Outcome>{{got[3].id, OutcomeKind::kDelivered, 1}}).ok());
+  REQUIRE(s->Settle(std::vector<Outcome>{{got[3].id, OutcomeKind::kDelivered, 1, 0, "",
+                                          std::nullopt, true, false, "p"}})
+              .ok());
   REQUIRE(s->Get(got[3].id, &e).ok());
   CHECK(e.state == State::kDead);
 }
@@ -217,7 +220,8 @@ TEST_CASE("retry makes dead events pending again and purge deletes") {
   std::vector<Event> got;
   REQUIRE(s->Claim("p", 2000, 3, 30, &got).ok());
   std::vector<Outcome> dead;
-  for (auto& e : got) dead.push_back({e.id, OutcomeKind::kDead, 2000, 400, "bad"});
+  for (auto& e : got)
+    dead.push_back({e.id, OutcomeKind::kDead, 2000, 400, "bad", std::nullopt, true, false, "p"});
   REQUIRE(s->Settle(dead).ok());
   Filter f;
   f.ids = {got[0].id};
@@ -262,7 +266,9 @@ TEST_CASE("prune removes rows past retention and gives the space back") {
     REQUIRE(s->Claim("p", 2000, 1000, 30, &got).ok());
     if (got.empty()) break;
     done.clear();
-    for (auto& e : got) done.push_back({e.id, OutcomeKind::kDelivered, 2000, 200});
+    for (auto& e : got)
+      done.push_back(
+          {e.id, OutcomeKind::kDelivered, 2000, 200, "", std::nullopt, true, false, "p"});
     REQUIRE(s->Settle(done).ok());
   }
   CHECK(CountOf(s.get(), "p", State::kDelivered) == 5000);
