@@ -157,7 +157,8 @@ bool Selectors(const Args& a, std::string* req) {
                      s.c_str());
         return false;
       }
-      ids += (ids.empty() ? "" : ",") + std::to_string(id);
+      if (!ids.empty()) ids += ',';
+      ids += std::to_string(id);
       if (comma == std::string::npos) break;
       start = comma + 1;
     }
@@ -354,7 +355,10 @@ int Stats(const Args& a) {
     for (const auto& m : r["providers"].GetObject()) {
       const Value& p = m.value;
       std::string lane = Str(p, "state");
-      if (Num(p, "paused_until") > 0) lane += " " + When(Num(p, "paused_until"));
+      if (Num(p, "paused_until") > 0) {
+        lane += ' ';
+        lane += When(Num(p, "paused_until"));
+      }
       std::printf(
           "%-16s %9lld %8lld %10lld %8lld %8s %-13s %-12s %s\n", m.name.GetString(),
           static_cast<long long>(Num(p, "pending")), static_cast<long long>(Num(p, "inflight")),

@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 scripts/deps.sh --bench
 cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build-bench -j"$(nproc)" --target outboxd outboxctl ingest_bench store_bench \
-  drain_bench ratelimit_bench soak_bench
+  drain_bench ratelimit_bench soak_bench >&2
 rows="1000,100000,1000000"
 secs=5
 minutes=3
