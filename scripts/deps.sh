@@ -13,7 +13,7 @@ if [ "${1:-}" = "--test" ]; then
   packages+=(systemd clang libclang-rt-14-dev dpkg-dev prometheus debootstrap)
 fi
 if [ "${1:-}" = "--bench" ]; then
-  packages+=(nginx-light wrk binutils)
+  packages+=(nginx-light wrk binutils linux-perf)
 fi
 
 missing=()
