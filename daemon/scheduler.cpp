@@ -182,7 +182,7 @@ void Scheduler::RunLane(Lane* lane, double mono, double wall, double* deadline) 
   // Is a row due in the store? Rows claimed ahead need no asking.
   auto due_now = [&]() {
     if (!lane->due_wall) {
-      Flush();  // held outcomes (retries) count for the due time
+      Flush();  // rows released back count for the due time
       std::optional<double> due;
       store::Status s = store_->NextDue(lane->name, &due);
       if (!s.ok()) {
@@ -250,7 +250,8 @@ void Scheduler::RunLane(Lane* lane, double mono, double wall, double* deadline) 
       want = std::min({avail, options_.claim_batch, slots + ahead});
     }
     std::vector<store::Event> rows;
-    // Held outcomes are written in the claim's transaction.
+    // Outcomes not yet written (rows that expired or went back while
+    // claiming) are written in the claim's own transaction.
     store::Status s = store_->SettleAndClaim(outcomes_, lane->name, wall, want, kLeaseS, &rows);
     if (s.ok()) outcomes_.clear();
     if (!s.ok()) {
