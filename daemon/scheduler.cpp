@@ -155,17 +155,16 @@ double Scheduler::RunDue() {
 
 void Scheduler::RunLane(Lane* lane, double mono, double wall, double* deadline) {
   providers::Provider* p = lane->provider.get();
+  const bool stopped = lane->retiring || lane->manual_pause || shutting_down_ || store_failed_;
+  const bool needs_auth = p->NeedsAuth(wall);
   // Rows claimed ahead go back to pending while the lane cannot send them.
-  if (lane->retiring || lane->manual_pause || shutting_down_ || store_failed_ ||
-      mono < lane->pause_until || lane->offline || p->NeedsAuth(wall)) {
-    ReleaseReady(lane);
-  }
-  if (lane->retiring || lane->manual_pause || shutting_down_ || store_failed_) return;
+  if (stopped || mono < lane->pause_until || lane->offline || needs_auth) ReleaseReady(lane);
+  if (stopped) return;
   if (mono < lane->pause_until) {
     *deadline = std::min(*deadline, lane->pause_until);
     return;
   }
-  if (p->NeedsAuth(wall)) {
+  if (needs_auth) {
     if (lane->auth_in_flight) return;
     if (mono < lane->auth_retry_at) {
       *deadline = std::min(*deadline, lane->auth_retry_at);

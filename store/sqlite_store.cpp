@@ -520,6 +520,10 @@ Status SqliteStore::SettleAndClaim(std::span<const Outcome> outcomes, std::strin
 }
 
 Status SqliteStore::SettleOne(const Outcome& o, Counts* deltas) {
+  if (o.provider.empty()) {
+    return Status::Error(Code::kInvalid,
+                         "an outcome for event " + std::to_string(o.id) + " names no provider");
+  }
   Statement* st = nullptr;
   State to = State::kPending;
   switch (o.kind) {
