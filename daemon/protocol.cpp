@@ -1,7 +1,12 @@
 #include "daemon/protocol.h"
 
 #include <rapidjson/error/en.h>
+#include <rapidjson/reader.h>
 
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
+#include <limits>
 #include <set>
 #include <string_view>
 #include <vector>
@@ -56,6 +61,57 @@ bool FindDuplicateKey(const rapidjson::Value& value, std::string* key) {
   return false;
 }
 
+// Builds the document as RapidJSON's own parser does, but turns each number's
+// text into a value with the C library (strtoll/strtoull, and strtod, which
+// rounds correctly): RapidJSON 1.1's full-precision strtod has undefined
+// behaviour on texts such as 0e67 (fixed upstream after 1.1). Integers keep
+// RapidJSON's types; a number past the double range is refused as it would be.
+struct ExactNumbers {
+  rapidjson::Document* d;
+  bool too_big = false;
+
+  bool Null() { return d->Null(); }
+  bool Bool(bool b) { return d->Bool(b); }
+  bool Int(int i) { return d->Int(i); }
+  bool Uint(unsigned u) { return d->Uint(u); }
+  bool Int64(int64_t i) { return d->Int64(i); }
+  bool Uint64(uint64_t u) { return d->Uint64(u); }
+  bool Double(double v) { return d->Double(v); }
+  bool String(const char* s, rapidjson::SizeType n, bool copy) { return d->String(s, n, copy); }
+  bool StartObject() { return d->StartObject(); }
+  bool Key(const char* s, rapidjson::SizeType n, bool copy) { return d->Key(s, n, copy); }
+  bool EndObject(rapidjson::SizeType members) { return d->EndObject(members); }
+  bool StartArray() { return d->StartArray(); }
+  bool EndArray(rapidjson::SizeType elements) { return d->EndArray(elements); }
+
+  bool RawNumber(const char* s, rapidjson::SizeType n, bool) {
+    std::string text(s, n);  // NUL-terminated for the C library
+    if (text.find_first_of(".eE") == std::string::npos) {
+      errno = 0;
+      if (text[0] == '-') {
+        long long v = std::strtoll(text.c_str(), nullptr, 10);
+        if (errno == 0) {
+          return v >= std::numeric_limits<int32_t>::min() ? d->Int(static_cast<int>(v))
+                                                          : d->Int64(v);
+        }
+      } else {
+        unsigned long long v = std::strtoull(text.c_str(), nullptr, 10);
+        if (errno == 0) {
+          return v <= std::numeric_limits<uint32_t>::max() ? d->Uint(static_cast<unsigned>(v))
+                                                           : d->Uint64(v);
+        }
+      }
+      // Past 64 bits: a double, as RapidJSON makes it.
+    }
+    double v = std::strtod(text.c_str(), nullptr);
+    if (std::isinf(v)) {
+      too_big = true;
+      return false;
+    }
+    return d->Double(v);
+  }
+};
+
 }  // namespace
 
 const char* ErrorCodeName(ErrorCode code) {
@@ -90,11 +146,22 @@ bool ParseRequestLine(std::string_view line, rapidjson::Document* doc, std::stri
     return false;
   }
   constexpr unsigned kFlags = rapidjson::kParseValidateEncodingFlag |
-                              rapidjson::kParseIterativeFlag | rapidjson::kParseFullPrecisionFlag;
-  doc->Parse<kFlags>(line.data(), line.size());
-  if (doc->HasParseError()) {
-    *error = std::string("invalid JSON at byte ") + std::to_string(doc->GetErrorOffset()) + ": " +
-             rapidjson::GetParseError_En(doc->GetParseError());
+                              rapidjson::kParseIterativeFlag |
+                              rapidjson::kParseNumbersAsStringsFlag;
+  rapidjson::Reader reader;
+  ExactNumbers numbers{doc};
+  auto parse = [&](rapidjson::Document& d) {
+    numbers.d = &d;
+    rapidjson::MemoryStream ms(line.data(), line.size());
+    rapidjson::EncodedInputStream<rapidjson::UTF8<>, rapidjson::MemoryStream> in(ms);
+    return !reader.Parse<kFlags>(in, numbers).IsError();
+  };
+  doc->Populate(parse);
+  if (reader.HasParseError()) {
+    rapidjson::ParseErrorCode code =
+        numbers.too_big ? rapidjson::kParseErrorNumberTooBig : reader.GetParseErrorCode();
+    *error = std::string("invalid JSON at byte ") + std::to_string(reader.GetErrorOffset()) + ": " +
+             rapidjson::GetParseError_En(code);
     return false;
   }
   if (!doc->IsObject()) {
